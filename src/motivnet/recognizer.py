@@ -1,0 +1,166 @@
+"""The Python API: ``motivnet.load(...)`` -> ``EmotionRecognizer.predict(images)`` -> FaceRecords.
+
+Pipeline per input: decode -> detect faces -> align each face (eyes level, AffectNet-like
+margin) -> preprocess -> classify in batches. With ``detect=False`` the whole image is one face.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .faces import Face, FaceDetector, align_face, get_detector
+from .models import MotivNet
+from .preprocess import DEFAULT_MAX_PIXELS, ImageError, ImageLike, Preprocessor, decode_image
+from .records import FaceRecord
+
+DEFAULT_WEIGHTS_DIR = Path(__file__).parent / "weights" / "default"
+
+
+class NoDefaultModelError(FileNotFoundError):
+    pass
+
+
+def default_weights() -> Path:
+    """The model bundled in the package, or a clear error while none is bundled."""
+    if (DEFAULT_WEIGHTS_DIR / "config.json").is_file():
+        return DEFAULT_WEIGHTS_DIR
+    raise NoDefaultModelError(
+        "no default model is bundled with this version of motivnet yet: pass weights "
+        "(--weights DIR_OR_CHECKPOINT), e.g. a folder written by 'motivnet convert' or 'motivnet train'"
+    )
+
+
+def load_model(weights: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> MotivNet:
+    """A MotivNet from our folder format or from any checkpoint ``motivnet convert`` reads."""
+    path = Path(weights) if weights is not None else default_weights()
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such weights file or folder")
+    if path.is_dir() and (path / "config.json").is_file():
+        model = MotivNet.from_pretrained(path)
+    else:
+        from .checkpoints import load_checkpoint  # heavier import, only for foreign formats
+
+        model = load_checkpoint(path)
+    return model.to(device).eval()
+
+
+class EmotionRecognizer:
+    """A model, a face detector and the preprocessing that the model was trained with."""
+
+    def __init__(
+        self,
+        model: MotivNet,
+        detector: FaceDetector | str | None = "auto",
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+        topk: int = 3,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.detector = get_detector() if detector == "auto" else get_detector(detector) if isinstance(detector, str) else detector
+        self.preprocess = Preprocessor.from_config(model.config)
+        self.preprocess.max_pixels = max_pixels
+        self.batch_size = batch_size
+        self.topk = min(topk, len(model.labels))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.model.labels
+
+    @torch.inference_mode()
+    def classify(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
+        """Face crops, RGB uint8 (h, w, 3) of any size -> probabilities (N, num_classes)."""
+        out = []
+        for i in range(0, len(crops), self.batch_size):
+            batch = self.preprocess(crops[i : i + self.batch_size]).to(self.device)
+            out.append(self.model(batch).float().softmax(-1).cpu())
+        return torch.cat(out) if out else torch.empty(0, len(self.labels))
+
+    def predict(self, images: ImageLike | Sequence[ImageLike], detect: bool | None = None) -> list[FaceRecord]:
+        """Images (paths, bytes, PIL images, arrays) -> one record per face, or per failed input."""
+        if isinstance(images, (str, os.PathLike, bytes, np.ndarray, torch.Tensor)) or not isinstance(images, Sequence):
+            images = [images]  # type: ignore[list-item]
+        named = [(_name(im, i), im) for i, im in enumerate(images)]  # type: ignore[arg-type]
+        return [r for recs in self.iter_predict(named, detect) for r in recs]
+
+    def iter_predict(
+        self, inputs: Iterable[tuple[str, ImageLike]], detect: bool | None = None
+    ) -> Iterator[list[FaceRecord]]:
+        """(name, image) pairs -> the records of each input, in order, classified in batches."""
+        detect = self.detector is not None if detect is None else detect
+        if detect and self.detector is None:
+            raise ValueError("detect=True needs a face detector; this recognizer has none")
+        chunk: list[tuple[str, ImageLike]] = []
+        for item in inputs:
+            chunk.append(item)
+            if len(chunk) == self.batch_size:
+                yield from self._run_chunk(chunk, detect)
+                chunk = []
+        if chunk:
+            yield from self._run_chunk(chunk, detect)
+
+    def _run_chunk(self, chunk: list[tuple[str, ImageLike]], detect: bool) -> Iterator[list[FaceRecord]]:
+        per_input: list[list[FaceRecord]] = []
+        crops: list[np.ndarray] = []
+        for name, image in chunk:
+            records, faces = self._faces(name, image, detect)
+            per_input.append(records)
+            crops += faces
+        probs = self.classify(crops)
+        pending = iter(probs)
+        for records in per_input:
+            for r in records:
+                if r.ok:
+                    self._fill(r, next(pending))
+            yield records
+
+    def _faces(self, name: str, image: ImageLike, detect: bool) -> tuple[list[FaceRecord], list[np.ndarray]]:
+        """Decode and detect one input -> its records (labels still empty) and face crops."""
+        try:
+            rgb = decode_image(image, self.preprocess.max_pixels, name=name)
+        except ImageError as e:
+            return [FaceRecord(file=name, error=e.reason)], []
+        h, w = rgb.shape[:2]
+        if not detect:
+            return [FaceRecord(file=name, face=0, box=(0.0, 0.0, float(w), float(h)))], [rgb]
+        try:
+            faces: list[Face] = self.detector.detect(rgb)  # type: ignore[union-attr]
+        except Exception as e:  # a detector crash on one odd image must not stop the batch
+            return [FaceRecord(file=name, error=f"face detection failed ({type(e).__name__}: {e})")], []
+        if not faces:
+            return [FaceRecord(file=name, error="no face found (for pre-cropped faces use --no-detect)")], []
+        records = [FaceRecord(file=name, face=i, box=tuple(map(float, f.box)), det_score=float(f.score)) for i, f in enumerate(faces)]  # type: ignore[arg-type]
+        return records, [align_face(rgb, f) for f in faces]
+
+    def _fill(self, record: FaceRecord, probs: torch.Tensor) -> None:
+        values = probs.tolist()
+        record.probs = dict(zip(self.labels, values))
+        top = probs.topk(self.topk)
+        record.topk = [(self.labels[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
+        record.label, record.confidence = record.topk[0]
+
+
+def _name(image: object, index: int) -> str:
+    if isinstance(image, (str, os.PathLike)):
+        return str(image)
+    return f"<{type(image).__name__} #{index}>"
+
+
+def load(
+    weights: str | os.PathLike | None = None,
+    detector: FaceDetector | str | None = "auto",
+    device: str | torch.device = "cpu",
+    **kwargs: object,
+) -> EmotionRecognizer:
+    """A ready recognizer. ``weights``: a MotivNet folder or any checkpoint that
+    ``motivnet convert`` reads (None: the bundled default model). ``detector=None`` classifies
+    whole images (pre-cropped faces)."""
+    return EmotionRecognizer(load_model(weights, device), detector=detector, device=device, **kwargs)  # type: ignore[arg-type]
+
+
+__all__ = ["EmotionRecognizer", "NoDefaultModelError", "default_weights", "load", "load_model"]

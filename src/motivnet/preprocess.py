@@ -182,7 +182,10 @@ class Preprocessor:
 
     def tensor(self, image: ImageLike) -> torch.Tensor:
         """One image of any kind -> (3, H, W) float32, resized and normalised."""
-        rgb = torch.from_numpy(decode_image(image, self.max_pixels)).permute(2, 0, 1).float()
+        arr = decode_image(image, self.max_pixels)
+        if not arr.flags.writeable:  # torch warns on read-only memory; crops may be views
+            arr = arr.copy()
+        rgb = torch.from_numpy(arr).permute(2, 0, 1).float()
         x = resize(rgb, self.image_size, self.resize, self.mean)
         mean = torch.tensor(self.mean).view(3, 1, 1)
         std = torch.tensor(self.std).view(3, 1, 1)

@@ -13,8 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("src", help="checkpoint file (.pth, .pt2, .safetensors) or motivnet folder")
     p.add_argument("dst", help="output folder")
-    p.add_argument("--kind", choices=["authors", "sapiens-pose", "sapiens-pretrain", "torchscript", "motivnet"],
-                   help="source layout (default: detected from the keys)")
+    p.add_argument("--kind", help="source layout: authors, sapiens-pose, sapiens-pretrain or motivnet (default: detected from the keys)")
     p.add_argument("--labels", help="label set for a new head: affectnet8 (default), affectnet7, fer2013")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="input size (default: from the checkpoint)")
     p.add_argument("--encoder", help="named encoder size when it cannot be inferred, e.g. sapiens-1b")
@@ -24,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..checkpoints import convert
 
-    out = convert(args.src, args.dst, kind=args.kind, labels=args.labels, image_size=args.image_size, encoder=args.encoder)
+    def log(note: str) -> None:
+        print(f"motivnet convert: {note}", file=sys.stderr)
+
+    out = convert(args.src, args.dst, kind=args.kind, labels=args.labels, image_size=args.image_size, encoder=args.encoder, log=log)
     print(f"wrote {out}", file=sys.stderr)
     return 0

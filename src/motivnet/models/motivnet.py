@@ -137,9 +137,16 @@ class MotivNet(nn.Module):
         return model.eval()
 
 
-def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+def load_state_dict_strict(
+    model: nn.Module, state: dict[str, torch.Tensor], source: str, assign: bool = False
+) -> None:
     """Load ``state`` into ``model``, or raise one error naming every missing, unexpected
-    and mis-shaped key."""
+    and mis-shaped key.
+
+    ``assign=True``: the model takes ``state``'s tensors (cast to its own dtypes) instead of copying
+    them into its own; the way to fill a model built on the meta device. The tensors then become the
+    model's: the caller must not share them elsewhere.
+    """
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -157,7 +164,7 @@ def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], sou
         if shapes:
             parts.append(f"shape mismatches ({len(shapes)}): {_short(shapes)}")
         raise ValueError(f"{source}: checkpoint does not fit the model: " + "; ".join(parts))
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, assign=assign)
 
 
 def _short(items: list[str], n: int = 8) -> str:

@@ -1,0 +1,102 @@
+"""Build the model and the train/val/test datasets a TrainConfig describes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from ..data import EmotionDataset, Split, build_augment, build_dataset, load_manifest, save_manifest, select
+from ..labels import LabelSet, label_set
+from ..models import MLDecoderConfig, MotivNet, MotivNetConfig, SapiensConfig, sapiens_config
+from ..preprocess import Preprocessor
+from .config import DataConfig, ModelConfig, TrainConfig
+
+
+def build_model(cfg: ModelConfig) -> MotivNet:
+    """A fresh MotivNet (seed the RNG first for a reproducible init), or ``init_from``."""
+    if cfg.init_from:
+        return MotivNet.from_pretrained(cfg.init_from).train()
+    enc = SapiensConfig(**cfg.encoder_config) if cfg.encoder_config else sapiens_config(cfg.encoder)
+    changes = {"drop_path_rate": cfg.drop_path_rate}
+    if cfg.image_size:
+        changes["image_size"] = tuple(cfg.image_size)
+    enc = replace(enc, **changes)
+    classes = label_set(cfg.labels).classes
+    dec = MLDecoderConfig(
+        num_classes=len(classes), in_dim=enc.embed_dim, embed_dim=cfg.decoder_dim, num_layers=cfg.decoder_layers,
+        num_heads=cfg.decoder_heads, ffn_dim=cfg.decoder_ffn_dim, dropout=cfg.dropout,
+    )
+    name = None if cfg.encoder_config else cfg.encoder
+    model = MotivNet(MotivNetConfig(encoder=enc, decoder=dec, labels=classes, resize=cfg.resize, encoder_name=name))
+    model.encoder.set_grad_checkpointing(cfg.grad_checkpointing)
+    return model
+
+
+@dataclass
+class Data:
+    train: EmotionDataset  # with augmentation
+    val: EmotionDataset
+    test: EmotionDataset | None
+    split: Split | None
+    notes: list[str]
+
+
+def build_data(config: TrainConfig, model: MotivNet, run_dir: Path, resume_split: bool) -> Data:
+    """Open the datasets in the model's label set; sample and split the train set as the
+    paper does unless ``data.val`` is given; save/reuse ``split.json`` in the run dir."""
+    dc: DataConfig = config.data
+    labels = label_set(list(model.labels))
+    pre = Preprocessor.from_config(model.config)
+    opts = {"skip_bad": dc.skip_bad, "preprocessor": pre}
+
+    def open_(spec, split: str) -> EmotionDataset:
+        if isinstance(spec, (str, Path)):
+            spec = {"path": str(spec)}
+        spec = {"split": split, **spec}
+        ds = build_dataset(spec, **opts)
+        return ds if ds.labels == labels else ds.with_labels(labels)
+
+    full = open_(dc.train, "train")
+    notes = [full.describe()]
+    if full.skipped:
+        notes.append(f"train: {len(full.skipped)} bad entries skipped, e.g. {full.skipped[0]}")
+    manifest = Path(dc.manifest).expanduser() if dc.manifest else None
+    own = run_dir / "split.json"
+    if manifest is None and resume_split and own.is_file():
+        manifest = own  # a resumed run keeps its own split
+    seed = config.seed if dc.split_seed is None else dc.split_seed
+    if manifest is not None:
+        split = load_manifest(manifest)
+    else:
+        n = dc.samples_per_class
+        split = select(full, n=n, val_fraction=0.0 if dc.val is not None else dc.val_fraction, seed=seed)
+    train, val = split.apply(full)
+    if dc.val is not None:
+        val = open_(dc.val, "val")
+    test = open_(dc.test, "test") if dc.test is not None else None
+    augment = build_augment(dc.augment)
+    train = train.with_transform(augment=augment, seed=config.seed)
+    notes.append(f"selected: train {len(train)}, val {len(val)}" + (f", test {len(test)}" if test else "")
+                 + (f" (n={split.n} per class, seed {split.seed})" if split.n else ""))
+    return Data(train, val, test, split, notes)
+
+
+def save_split(split: Split, run_dir: Path) -> None:
+    save_manifest(split, run_dir / "split.json")
+
+
+def class_weights(spec, train: EmotionDataset, labels: LabelSet) -> torch.Tensor | None:
+    """None, "balanced" (N / (C * count_c)) or an explicit list, as a (C,) tensor."""
+    if spec is None:
+        return None
+    if spec == "balanced":
+        counts = torch.bincount(torch.tensor(train.targets), minlength=len(labels)).float()
+        return len(train) / (len(labels) * counts.clamp(min=1))
+    w = torch.tensor([float(v) for v in spec])
+    if w.numel() != len(labels):
+        raise ValueError(f"class_weights has {w.numel()} values for {len(labels)} classes")
+    return w
+
+
+__all__ = ["Data", "build_data", "build_model", "class_weights", "save_split"]

@@ -1,0 +1,243 @@
+"""The training engine on a tiny model and generated images: outputs, resume after a kill,
+frozen-encoder feature cache, configs/CLI, and 2-process DDP == 1 process."""
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from safetensors.torch import load_file
+
+from motivnet.models import MotivNet
+from motivnet.train import TrainConfig, load_config, train
+from motivnet.train.config import bundled_config_path
+from motivnet.train.optim import param_groups
+from motivnet.train.setup import build_model
+from motivnet.train.state import load_state
+
+CLASSES = ["angry", "happy", "sad", "neutral"]
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory) -> Path:
+    """4 classes x 10 random 24x24 images; each class has its own mean colour (learnable)."""
+    root = tmp_path_factory.mktemp("faces")
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(CLASSES):
+        (root / name).mkdir()
+        for i in range(10):
+            img = rng.integers(0, 60, (24, 24, 3)) + np.array([60 * c, 40, 200 - 50 * c])
+            Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+def tiny_config(faces: Path, run_dir: Path, **top) -> dict:
+    d = {
+        "run_dir": str(run_dir),
+        "epochs": 2,
+        "batch_size": 4,
+        "grad_accum": 2,
+        "seed": 3,
+        "progress": False,
+        "threads": 1,  # tiny tensors: one thread is fastest, and immune to a busy second core
+        "model": {
+            "encoder_config": {"embed_dim": 32, "depth": 2, "num_heads": 2, "image_size": [32, 32]},
+            "decoder_dim": 32, "decoder_heads": 2, "decoder_ffn_dim": 64, "dropout": 0.0,
+            "labels": ["anger", "happy", "sad", "neutral"],
+        },
+        "data": {"train": {"path": str(faces)}, "samples_per_class": "min", "val_fraction": 0.2, "augment": False},
+        "optim": {"encoder_lr": 1e-3, "decoder_lr": 3e-3, "T_0": 1},
+    }
+    for k, v in top.items():
+        section, _, key = k.partition("__")
+        if key:
+            d[section][key] = v
+        else:
+            d[k] = v
+    return d
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def assert_same_weights(a: Path, b: Path, atol: float = 1e-6) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        x, y = wa[k], wb[k]
+        if k.endswith("in_proj_bias"):
+            # The key bias cannot change attention (softmax is shift-invariant), so its true
+            # gradient is 0; Adam turns the ~1e-9 rounding noise of a different reduction
+            # order into lr-sized steps. Compare the query and value biases only.
+            d = x.numel() // 3
+            x, y = torch.cat([x[:d], x[2 * d :]]), torch.cat([y[:d], y[2 * d :]])
+        torch.testing.assert_close(x, y, atol=atol, rtol=1e-5, msg=k)
+
+
+def test_train_writes_run_and_learns(faces, tmp_path):
+    cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path / "run", epochs=3, data__test={"path": str(faces)},
+                                            data__augment=True))
+    best = train(cfg)
+    run = tmp_path / "run"
+    assert best == run / "best"
+    for f in ("config.yaml", "split.json", "metrics.csv", "state.pt", "test_metrics.json", "last/config.json"):
+        assert (run / f).is_file(), f
+    import importlib.util
+
+    assert (run / "metrics.png").is_file() == (importlib.util.find_spec("matplotlib") is not None)
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    for key in ("train_loss", "val_acc", "val_auroc", "val_f1", "lr_decoder"):
+        assert all(np.isfinite(float(r[key])) for r in rows), key
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])  # it learns the colours
+    model = MotivNet.from_pretrained(best)  # `motivnet predict --weights runs/x/best` loads this
+    assert model.labels == ("anger", "happy", "sad", "neutral")
+    best_epoch = max(rows, key=lambda r: float(r["val_acc"]))  # the first maximum is the one kept
+    assert load_state(run)["best"] == pytest.approx(float(best_epoch["val_acc"]), abs=1e-6)
+
+
+def _kill_at(step: int):
+    def hook(s: int) -> None:
+        if s == step:
+            raise KeyboardInterrupt("killed")
+    return hook
+
+
+def test_resume_mid_epoch_matches_uninterrupted(faces, tmp_path):
+    base = dict(epochs=2, save_every_steps=1, data__augment={"hflip": 0.5, "brightness": 0.3}, model__dropout=0.1)
+    full = train(TrainConfig.from_dict(tiny_config(faces, tmp_path / "full", **base)))
+    # 32 train images / batch 4 = 8 batches = 4 steps per epoch: step 6 is mid-epoch 2.
+    cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path / "cut", **base))
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, on_step=_kill_at(6))
+    state = load_state(tmp_path / "cut")
+    assert (state["epoch"], state["batch"], state["step"]) == (1, 4, 6)
+    resumed = train(cfg, resume=True)
+    assert_same_weights(full.parent / "last", resumed.parent / "last")
+    assert_same_weights(full, resumed)
+    a = list(csv.DictReader(open(tmp_path / "full" / "metrics.csv")))
+    b = list(csv.DictReader(open(tmp_path / "cut" / "metrics.csv")))
+    assert [r["train_loss"] for r in a] == [r["train_loss"] for r in b]
+
+
+def test_max_steps_stops_resumably(faces, tmp_path):
+    cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path / "r", epochs=2, max_steps=2))
+    train(cfg)
+    assert load_state(tmp_path / "r")["step"] == 2 and not (tmp_path / "r" / "metrics.csv").exists()
+    cfg.max_steps = None
+    train(cfg, resume=True)
+    assert load_state(tmp_path / "r")["step"] == 8
+
+
+def test_frozen_encoder_trains_head_on_cached_features(faces, tmp_path):
+    cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path / "fz", optim__freeze_encoder=True, data__augment=True))
+    best = train(cfg)
+    cache = tmp_path / "fz" / "cache" / "train.safetensors"
+    assert cache.is_file() and load_file(str(cache))["features"].shape == (32, 32, 2, 2)
+    torch.manual_seed(3)
+    init = build_model(cfg.model).state_dict()
+    trained = weights(best)
+    assert all(torch.equal(trained[k], init[k]) for k in init if k.startswith("encoder."))
+    assert any(not torch.equal(trained[k], init[k]) for k in init if k.startswith("decoder.") and "queries" not in k)
+    # A second run reuses the cache file (fingerprint matches): same bytes, same result.
+    mtime = cache.stat().st_mtime_ns
+    cfg.run_dir = str(tmp_path / "fz")
+    again = train(cfg)
+    assert cache.stat().st_mtime_ns == mtime
+    assert_same_weights(best, again)
+    with pytest.raises(ValueError, match="frozen"):
+        train(TrainConfig.from_dict(tiny_config(faces, tmp_path / "x", optim__encoder_cache=True)))
+
+
+def test_layer_decay_groups(faces, tmp_path):
+    cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path, optim__layer_decay=0.5, optim__encoder_lr=1.0))
+    groups = param_groups(build_model(cfg.model), cfg.optim, train_encoder=True)
+    lr = {g["name"]: g["lr"] for g in groups}
+    assert lr["encoder.3.nd"] == 1.0 and lr["encoder.2"] == 0.5 and lr["encoder.0"] == lr["encoder.0.nd"] == 0.125
+    assert lr["decoder.0"] == cfg.optim.decoder_lr
+    assert all(g["weight_decay"] == 0.0 for g in groups if g["name"].endswith(".nd"))
+
+
+def test_bundled_configs_and_overrides():
+    paper = load_config("paper")
+    assert paper.model.encoder == "sapiens-1b" and paper.model.image_size == [1024, 768]
+    assert (paper.optim.encoder_lr, paper.optim.decoder_lr) == (1e-8, 1e-5)
+    assert (paper.batch_size, paper.grad_accum, paper.epochs, paper.data.samples_per_class) == (2, 8, 30, 3750)
+    small = load_config(bundled_config_path("cpu-small"), ["optim.decoder_lr=1e-4", "model.image_size=[64,64]"])
+    assert small.optim.decoder_lr == 1e-4 and small.model.image_size == [64, 64]
+    with pytest.raises(ValueError, match="unknown config keys"):
+        load_config("paper", ["optim.lr=1"])
+
+
+def test_cli_flags_become_overrides(faces, tmp_path):
+    import argparse
+
+    from motivnet.train.cli import add_train_args, overrides_from_args
+
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(yaml.safe_dump(tiny_config(faces, tmp_path / "cli")))
+    p = argparse.ArgumentParser()
+    add_train_args(p.add_subparsers(dest="command"))
+    args = p.parse_args(["train", "--config", str(cfg_file), "--epochs", "1", "--skip-bad", "--set", "seed=9", "--resume"])
+    assert args.resume is True
+    cfg = load_config(args.config, overrides_from_args(args))
+    assert (cfg.epochs, cfg.seed, cfg.data.skip_bad) == (1, 9, True)
+    args.resume = False
+    assert args.run(args) == 0 and (tmp_path / "cli" / "best" / "model.safetensors").is_file()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
+def test_two_processes_equal_one(faces, tmp_path, mode):
+    """2 ranks x batch 2 (gloo, CPU) == 1 process x batch 4: same samples per step."""
+    one = tiny_config(faces, tmp_path / "one", batch_size=4, epochs=1)
+    train(TrainConfig.from_dict(one))
+    two = tiny_config(faces, tmp_path / "two", batch_size=2, epochs=1, distributed=mode)
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump(two))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+           "-m", "motivnet.train", "--config", str(tmp_path / "two.yaml"), "--threads", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "2 process(es)" in r.stderr
+    assert_same_weights(tmp_path / "one" / "last", tmp_path / "two" / "last", atol=1e-5)
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_amp_class_weights_smoothing(faces, tmp_path, amp):
+    cfg = TrainConfig.from_dict(tiny_config(
+        faces, tmp_path / amp, epochs=1, amp=amp,
+        optim__class_weights="balanced", optim__label_smoothing=0.1, optim__grad_clip=0.5,
+    ))
+    best = train(cfg)
+    w = weights(best)
+    assert all(torch.isfinite(v).all() for v in w.values())
+    torch.manual_seed(3)
+    init = build_model(cfg.model).state_dict()
+    assert not torch.equal(w["decoder.proj.weight"], init["decoder.proj.weight"])
+    assert w["decoder.proj.weight"].dtype == torch.float32  # autocast never changes stored weights
+
+
+def test_paper_style_tiny_encoder_lr_with_cache(faces, tmp_path):
+    """encoder_cache with encoder_lr <= 1e-8 (the paper's) treats the encoder as frozen."""
+    cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path / "p", epochs=1, optim__encoder_lr=1e-8,
+                                            optim__encoder_cache=True))
+    w = weights(train(cfg))
+    torch.manual_seed(3)
+    init = build_model(cfg.model).state_dict()
+    assert all(torch.equal(w[k], init[k]) for k in init if k.startswith("encoder."))
+    assert (tmp_path / "p" / "cache" / "val.safetensors").is_file()

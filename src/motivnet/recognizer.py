@@ -42,9 +42,16 @@ def load_model(weights: str | os.PathLike | None = None, device: str | torch.dev
     if path.is_dir() and (path / "config.json").is_file():
         model = MotivNet.from_pretrained(path)
     else:
-        from .checkpoints import load_checkpoint  # heavier import, only for foreign formats
+        from .checkpoints import import_checkpoint  # heavier import, only for foreign formats
 
-        model = load_checkpoint(path)
+        result = import_checkpoint(path)
+        if result.fresh_decoder:
+            # No silent random weights: an encoder-only checkpoint has no emotion head.
+            raise ValueError(
+                f"{path}: this {result.kind} checkpoint has no emotion head, so its predictions would be "
+                "random; train one first (motivnet train --set model.init_from=FOLDER after motivnet convert)"
+            )
+        model = result.model
     return model.to(device).eval()
 
 

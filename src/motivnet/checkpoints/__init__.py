@@ -70,6 +70,7 @@ class ImportResult:
     kind: str
     fmt: str
     notes: list[str]
+    fresh_decoder: bool = False  # the file had no emotion head: the decoder is randomly initialised
 
 
 def import_checkpoint(
@@ -113,7 +114,7 @@ def import_checkpoint(
         notes.append(f"decoder freshly initialised (seed {seed}) for {len(config.labels)} labels: {names}")
     for note in notes:
         logger.info("%s: %s", path, note)
-    return ImportResult(model, kind, raw.fmt, notes)
+    return ImportResult(model, kind, raw.fmt, notes, fresh_decoder)
 
 
 def load_checkpoint(path: str | Path, **options: Any) -> MotivNet:
@@ -130,6 +131,8 @@ def convert(src: str | Path, dst: str | Path, *, log: Callable[[str], None] | No
     dst = Path(dst)
     if dst.exists() and not dst.is_dir():
         raise ValueError(f"{dst}: exists and is not a folder; convert writes a folder ({CONFIG_NAME} + {WEIGHTS_NAME})")
+    if any((dst / name).exists() for name in (CONFIG_NAME, WEIGHTS_NAME)):
+        raise ValueError(f"{dst}: already holds a model; refusing to overwrite it (choose a new folder)")
     result = import_checkpoint(src, **options)
     out = result.model.save_pretrained(dst)
     if log is not None:

@@ -1,4 +1,4 @@
-"""Per-epoch metrics (torchmetrics), ``metrics.csv`` and the Figure-4-style plot."""
+"""Per-epoch metrics (``motivnet.metrics``, torchmetrics), ``metrics.csv`` and the Figure-4-style plot."""
 from __future__ import annotations
 
 import csv
@@ -7,10 +7,8 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
-from torchmetrics.functional.classification import multiclass_accuracy, multiclass_auroc, multiclass_f1_score
-
 from ..fileio import atomic_write
+from ..metrics import classification_metrics  # shared with motivnet evaluate; re-exported for the engine
 
 COLUMNS = [
     "epoch", "step", "lr_encoder", "lr_decoder",
@@ -18,20 +16,6 @@ COLUMNS = [
     "val_loss", "val_acc", "val_auroc", "val_f1",
     "seconds", "images_per_s",
 ]
-
-
-def classification_metrics(logits: torch.Tensor, targets: torch.Tensor, num_classes: int) -> dict[str, float]:
-    """logits (N, C) float, targets (N,) int -> loss (plain CE), accuracy, macro AUROC, macro F1."""
-    if logits.numel() == 0:
-        return {"loss": float("nan"), "acc": float("nan"), "auroc": float("nan"), "f1": float("nan")}
-    logits, targets = logits.float(), targets.long()
-    probs = logits.softmax(-1)
-    return {
-        "loss": float(torch.nn.functional.cross_entropy(logits, targets)),
-        "acc": float(multiclass_accuracy(probs, targets, num_classes, average="micro")),
-        "auroc": float(multiclass_auroc(probs, targets, num_classes, average="macro")),
-        "f1": float(multiclass_f1_score(probs, targets, num_classes, average="macro")),
-    }
 
 
 def write_metrics_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:

@@ -1,0 +1,122 @@
+"""Run a MotivNet model over an ``EmotionDataset`` -> ``SystemOutputs``.
+
+Images go through the dataset's own preprocessing (the model's ``Preprocessor``, no
+augmentation). An image that cannot be read is a failure of the system on that sample (scored
+as wrong), not a crash of the whole evaluation.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterator, Sequence
+
+import torch
+
+from ..data import EmotionDataset
+from ..labels import label_set
+from ..models import MotivNet
+from ..preprocess import ImageError, Preprocessor
+from .outputs import SystemOutputs
+
+OnError = Callable[[str, str], None]  # (sample id, reason)
+
+
+def present_classes(dataset: EmotionDataset) -> EmotionDataset:
+    """The dataset re-expressed over the classes it actually holds (in its own order).
+
+    A class-folder dataset without a contempt folder opens as affectnet8; its label set
+    for scoring must be the 7 classes it has, or the model's contempt output would be kept.
+    """
+    counts = dataset.class_counts()
+    classes = [c for c in dataset.labels.classes if counts[c] > 0]
+    if len(classes) == len(dataset.labels) or not classes:
+        return dataset
+    return dataset.with_labels(label_set(classes))
+
+
+def interleaved_first(targets: Sequence[int], n: int) -> list[int]:
+    """Indices of the first ``n`` samples taking the classes in turn (file order within a
+    class), sorted: a quick ``--limit`` run still sees every class."""
+    by_class: dict[int, list[int]] = {}
+    for i, t in enumerate(targets):
+        by_class.setdefault(int(t), []).append(i)
+    queues = [iter(v) for _, v in sorted(by_class.items())]
+    chosen: list[int] = []
+    while queues and len(chosen) < n:
+        alive = []
+        for q in queues:
+            i = next(q, None)
+            if i is not None and len(chosen) < n:
+                chosen.append(i)
+                alive.append(q)
+        queues = alive
+    return sorted(chosen)
+
+
+def _batches(
+    dataset: EmotionDataset, batch_size: int, on_error: OnError | None
+) -> Iterator[tuple[range, list[int], torch.Tensor | None]]:
+    """(dataset positions, those readable, their images (B, 3, H, W)) per batch."""
+    for start in range(0, len(dataset), batch_size):
+        ok, images = [], []
+        span = range(start, min(start + batch_size, len(dataset)))
+        for i in span:
+            try:
+                image, _ = dataset[i]
+            except (ImageError, OSError) as e:
+                if on_error:
+                    on_error(dataset.records[i].id, str(getattr(e, "reason", e)))
+                continue
+            ok.append(i)
+            images.append(image)
+        yield span, ok, (torch.stack(images) if images else None)
+
+
+@torch.inference_mode()
+def run_model(
+    model: MotivNet,
+    dataset: EmotionDataset,
+    system: str,
+    dataset_name: str,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    tta_flip: bool = False,
+    on_error: OnError | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> SystemOutputs:
+    """The model's log-probabilities (N, K) on every sample of ``dataset``.
+
+    ``tta_flip``: average the probabilities of each image and its horizontal mirror.
+    ``on_error(id, reason)`` is called per unreadable image; ``on_batch(k)`` after each batch.
+    """
+    device = torch.device(device)
+    model = model.to(device).eval()
+    dataset = dataset.with_transform(preprocessor=Preprocessor.from_config(model.config), augment=None)
+    n, k = len(dataset), len(model.labels)
+    log_probs = torch.full((n, k), float("nan"))
+    failed = torch.ones(n, dtype=torch.bool)
+    for span, idx, images in _batches(dataset, batch_size, on_error):
+        if images is not None:
+            images = images.to(device)
+            lp = model(images).float().log_softmax(-1)
+            if tta_flip:
+                # Mean of the two probability vectors, in log space: log((p + p') / 2).
+                lp = torch.logaddexp(lp, model(images.flip(-1)).float().log_softmax(-1)) - math.log(2.0)
+            log_probs[idx] = lp.cpu()
+            failed[idx] = False
+        if on_batch:
+            on_batch(len(span))
+    return SystemOutputs(
+        system=system,
+        dataset=dataset_name,
+        classes=tuple(model.labels),
+        dataset_classes=tuple(dataset.labels.classes),
+        log_probs=log_probs,
+        targets=torch.tensor(dataset.targets, dtype=torch.long),
+        failed=failed,
+        ids=dataset.ids,
+        source=dataset.name,
+        notes=["test-time horizontal flip (mean of image and mirror probabilities)"] if tta_flip else [],
+    )
+
+
+__all__ = ["interleaved_first", "present_classes", "run_model"]

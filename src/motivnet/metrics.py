@@ -57,7 +57,7 @@ class Scores:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["classes"] = list(self.classes)
-        return _json_safe(d)
+        return json_safe(d)
 
 
 def score(
@@ -102,6 +102,8 @@ def score(
     auroc_ok = (support > 0) & (support < n)  # one-vs-rest needs both positives and negatives
     cm = multiclass_confusion_matrix(preds, targets, k)[:c]  # (C, C+1): last column = no answer
     correct = (preds == targets).long()
+    # Top-label ECE on (confidence, correct): the quantity MulticlassCalibrationError computes, but
+    # with "correct" from our predictions, so a failure is wrong even when 1/C ties pick its class.
     ece = binary_calibration_error(probs.max(-1).values, correct, n_bins=ece_bins, norm="l1")
     loss = F.nll_loss(probs.clamp_min(PROB_FLOOR).log(), targets)
 
@@ -161,15 +163,15 @@ def _mean(values: torch.Tensor, mask: torch.Tensor) -> float:
     return float(values[mask].mean()) if bool(mask.any()) else float("nan")
 
 
-def _json_safe(x: Any) -> Any:
+def json_safe(x: Any) -> Any:
     """NaN/inf -> None, recursively: JSON has no NaN."""
     if isinstance(x, float):
         return x if math.isfinite(x) else None
     if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
+        return {k: json_safe(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
+        return [json_safe(v) for v in x]
     return x
 
 
-__all__ = ["DEFAULT_ECE_BINS", "Scores", "classification_metrics", "score"]
+__all__ = ["DEFAULT_ECE_BINS", "Scores", "classification_metrics", "json_safe", "score"]

@@ -80,16 +80,21 @@ def run_model(
     batch_size: int = 32,
     device: str | torch.device = "cpu",
     tta_flip: bool = False,
+    present_only: bool = True,
     on_error: OnError | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> SystemOutputs:
     """The model's log-probabilities (N, K) on every sample of ``dataset``.
 
     ``tta_flip``: average the probabilities of each image and its horizontal mirror.
+    ``present_only``: score on the classes the dataset holds (``present_classes``); False keeps
+    its whole label set (one declared with ``labels=``).
     ``on_error(id, reason)`` is called per unreadable image; ``on_batch(k)`` after each batch.
     """
     device = torch.device(device)
     model = model.to(device).eval()
+    if present_only:
+        dataset = present_classes(dataset)
     dataset = dataset.with_transform(preprocessor=Preprocessor.from_config(model.config), augment=None)
     n, k = len(dataset), len(model.labels)
     log_probs = torch.full((n, k), float("nan"))

@@ -150,6 +150,18 @@ def test_save_and_from_pretrained_roundtrip(tmp_path):
     torch.testing.assert_close(loaded.decoder.queries, model.decoder.queries)
 
 
+def test_half_precision_storage_loads_back_as_float32(tmp_path):
+    from safetensors.torch import load_file
+
+    model = tiny_model()
+    model.save_pretrained(tmp_path, dtype=torch.float16)
+    assert load_file(tmp_path / "model.safetensors")["encoder.pos_embed"].dtype == torch.float16
+    loaded = MotivNet.from_pretrained(tmp_path)
+    assert loaded.encoder.pos_embed.dtype == torch.float32
+    x = torch.randn(2, 3, 64, 48)
+    torch.testing.assert_close(loaded(x), model(x), atol=2e-2, rtol=0)
+
+
 def test_from_pretrained_names_bad_keys(tmp_path):
     from safetensors.torch import load_file, save_file
 

@@ -110,11 +110,17 @@ class MotivNet(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(images))
 
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write ``config.json`` + ``model.safetensors`` into ``directory``; each file atomically."""
+    def save_pretrained(self, directory: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` into ``directory``; each file atomically.
+
+        ``dtype`` (e.g. torch.float16) stores floating tensors at that precision, halving the file;
+        ``from_pretrained`` casts them back to the model's float32."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        tensors = {
+            k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().contiguous().cpu()
+            for k, v in self.state_dict().items()
+        }
         atomic_write(out / WEIGHTS_NAME, lambda p: save_file(tensors, p, metadata={"format": "pt"}))
         text = json.dumps(self.config.to_dict(), indent=2) + "\n"
         atomic_write(out / CONFIG_NAME, lambda p: Path(p).write_text(text))

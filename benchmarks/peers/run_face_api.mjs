@@ -1,0 +1,48 @@
+// @vladmandic/face-api 1.7.15 (MIT): FaceExpressionNet (7 classes) on tfjs 4.22 with the wasm backend.
+//   node benchmarks/peers/run_face_api.mjs --data DIR --out FILE.csv [--limit N]
+// The inputs are already face crops, so face-api's detector and 68-landmark alignment are skipped:
+// each crop (RGB, 0..255) goes straight to faceapi.nets.faceExpressionNet.predictExpressions, whose
+// own preprocessing pads it to a square, resizes to 112x112 and subtracts face-api's mean RGB.
+// face-api's labels fearful/disgusted/surprised are written as prob_fear/prob_disgust/prob_surprise.
+import path from 'node:path';
+import { parseArgs, run, decodeRGB, require, NODE_DIR, pkgVersion } from './_common.mjs';
+
+const args = parseArgs();
+const t0 = performance.now();
+const tf = require('@tensorflow/tfjs');
+const wasm = require('@tensorflow/tfjs-backend-wasm');
+const faceapi = require(path.join(NODE_DIR, 'node_modules', '@vladmandic', 'face-api', 'dist', 'face-api.node-wasm.js'));
+wasm.setWasmPaths(path.join(NODE_DIR, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist') + '/', false);
+await tf.setBackend('wasm');
+await tf.ready();
+await faceapi.nets.faceExpressionNet.loadFromDisk(path.join(NODE_DIR, 'node_modules', '@vladmandic', 'face-api', 'model'));
+const PEER_CLASSES = ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'];
+const COMMON = { fearful: 'fear', disgusted: 'disgust', surprised: 'surprise' };
+const CLASSES = PEER_CLASSES.map((c) => COMMON[c] || c);
+const loadSeconds = (performance.now() - t0) / 1000;
+
+async function predict(file) {
+  const img = decodeRGB(file);
+  const x = tf.tensor3d(img.data, [img.height, img.width, 3], 'int32');
+  try {
+    const expr = await faceapi.nets.faceExpressionNet.predictExpressions(x);
+    return PEER_CLASSES.map((c) => expr[c]);
+  } finally {
+    tf.dispose(x);
+  }
+}
+
+const version = pkgVersion('@vladmandic/face-api');
+await run({
+  args, system: `face-api ${version}`, classes: CLASSES, predict, loadSeconds,
+  meta: {
+    peer: 'face-api',
+    peer_labels: PEER_CLASSES,
+    versions: { '@vladmandic/face-api': version, '@tensorflow/tfjs': pkgVersion('@tensorflow/tfjs'),
+      '@tensorflow/tfjs-backend-wasm': pkgVersion('@tensorflow/tfjs-backend-wasm'), 'jpeg-js': pkgVersion('jpeg-js'),
+      tfjs_backend: tf.getBackend() },
+    model: '@vladmandic/face-api/model/face_expression_model',
+    preprocessing: "RGB 0..255 crop, face-api's toBatchTensor(112, centred padding), minus mean RGB, /255",
+    detector: 'skipped (inputs are face crops; no 68-landmark alignment)',
+  },
+});

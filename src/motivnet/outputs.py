@@ -19,12 +19,15 @@ def to_table(records: Sequence[FaceRecord]) -> str:
     """A fixed-width text table, one line per face or failed input."""
     rows = [("file", "face", "box", "label", "conf", "top-k")]
     for r in records:
+        # Video records name their frame: "clip.mp4@12.40s" and the track as the face "t3".
+        file = r.file if r.frame is None or r.time is None else f"{r.file}@{r.time:.2f}s"
         if r.error:
-            rows.append((r.file, "-", "-", "ERROR", "-", r.error))
+            rows.append((file, "-", "-", "ERROR", "-", r.error))
             continue
         box = ",".join(f"{v:.0f}" for v in r.box) if r.box else "-"
         topk = " ".join(f"{k}:{p:.2f}" for k, p in r.topk)
-        rows.append((r.file, str(r.face), box, r.label or "-", f"{r.confidence:.2f}", topk))
+        face = f"t{r.track}" if r.track is not None else str(r.face)
+        rows.append((file, face, box, r.label or "-", f"{r.confidence:.2f}", topk))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths)) + "  " + row[-1] for row in rows
@@ -40,12 +43,12 @@ def to_csv(records: Sequence[FaceRecord], labels: Sequence[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     video = any(r.frame is not None for r in records)
-    head = ["file"] + (["frame", "time"] if video else []) + ["face", "x1", "y1", "x2", "y2", "det_score", "label", "confidence"]
+    head = ["file"] + (["frame", "time", "track"] if video else []) + ["face", "x1", "y1", "x2", "y2", "det_score", "label", "confidence"]
     writer.writerow(head + [f"prob_{k}" for k in labels] + ["topk", "error"])
     for r in records:
         d = r.to_dict()
         box = d["box"] or [None] * 4
-        row = [r.file] + ([r.frame, d.get("time")] if video else []) + [r.face, *box, d["det_score"], r.label, d["confidence"]]
+        row = [r.file] + ([r.frame, d.get("time"), r.track] if video else []) + [r.face, *box, d["det_score"], r.label, d["confidence"]]
         row += [d["probs"].get(k) for k in labels]
         row += [";".join(f"{k}:{p}" for k, p in d["topk"]), r.error]
         writer.writerow(["" if v is None else v for v in row])

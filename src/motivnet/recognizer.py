@@ -12,12 +12,15 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
+from .backends import Classifier, InferenceOptions, TorchClassifier, load_classifier
 from .faces import Face, FaceDetector, align_face, get_detector
 from .models import MotivNet
 from .preprocess import DEFAULT_MAX_PIXELS, ImageError, ImageLike, Preprocessor, decode_image
 from .records import FaceRecord
 
 DEFAULT_WEIGHTS_DIR = Path(__file__).parent / "weights" / "default"
+#: The error of an input in which the detector found no face (video frames without one are skipped).
+NO_FACE = "no face found (for pre-cropped faces use --no-detect)"
 
 
 class NoDefaultModelError(FileNotFoundError):
@@ -56,36 +59,48 @@ def load_model(weights: str | os.PathLike | None = None, device: str | torch.dev
 
 
 class EmotionRecognizer:
-    """A model, a face detector and the preprocessing that the model was trained with."""
+    """A classifier (a MotivNet on the torch fast path, or an ONNX file on onnxruntime), a face
+    detector and the preprocessing that the model was trained with."""
 
     def __init__(
         self,
-        model: MotivNet,
+        model: MotivNet | Classifier,
         detector: FaceDetector | str | None = "auto",
         device: str | torch.device = "cpu",
         batch_size: int = 32,
         topk: int = 3,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        options: InferenceOptions | None = None,
     ) -> None:
+        """``model``: a MotivNet (run by ``TorchClassifier`` with ``options``: bf16, int8, compile,
+        threads) or a ready classifier from ``motivnet.backends`` (e.g. ``OnnxClassifier``)."""
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        if isinstance(model, MotivNet):
+            self.classifier: Classifier = TorchClassifier(model, options, self.device)
+        elif options is not None:
+            raise ValueError("options apply to a MotivNet; a ready classifier already has its own")
+        else:
+            self.classifier = model
+        # The torch module that runs (quantised/compiled as asked), or None for onnxruntime.
+        self.model: torch.nn.Module | None = getattr(self.classifier, "model", None)
+        self.config = self.classifier.config
         self.detector = get_detector() if detector == "auto" else get_detector(detector) if isinstance(detector, str) else detector
-        self.preprocess = Preprocessor.from_config(model.config)
+        self.preprocess = Preprocessor.from_config(self.config)
         self.preprocess.max_pixels = max_pixels
         self.batch_size = batch_size
-        self.topk = min(topk, len(model.labels))
+        self.topk = min(topk, len(self.config.labels))
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return self.model.labels
+        return self.config.labels
 
     @torch.inference_mode()
     def classify(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
         """Face crops, RGB uint8 (h, w, 3) of any size -> probabilities (N, num_classes)."""
         out = []
         for i in range(0, len(crops), self.batch_size):
-            batch = self.preprocess(crops[i : i + self.batch_size]).to(self.device)
-            out.append(self.model(batch).float().softmax(-1).cpu())
+            batch = self.preprocess(crops[i : i + self.batch_size])
+            out.append(self.classifier(batch).float().softmax(-1).cpu())
         return torch.cat(out) if out else torch.empty(0, len(self.labels))
 
     def predict(self, images: ImageLike | Sequence[ImageLike], detect: bool | None = None) -> list[FaceRecord]:
@@ -140,7 +155,7 @@ class EmotionRecognizer:
         except Exception as e:  # a detector crash on one odd image must not stop the batch
             return [FaceRecord(file=name, error=f"face detection failed ({type(e).__name__}: {e})")], []
         if not faces:
-            return [FaceRecord(file=name, error="no face found (for pre-cropped faces use --no-detect)")], []
+            return [FaceRecord(file=name, error=NO_FACE)], []
         records = [FaceRecord(file=name, face=i, box=tuple(map(float, f.box)), det_score=float(f.score)) for i, f in enumerate(faces)]  # type: ignore[arg-type]
         return records, [align_face(rgb, f) for f in faces]
 
@@ -162,12 +177,23 @@ def load(
     weights: str | os.PathLike | None = None,
     detector: FaceDetector | str | None = "auto",
     device: str | torch.device = "cpu",
+    backend: str = "torch",
+    bf16: bool = False,
+    int8: bool = False,
+    compile: bool = False,
+    threads: int | None = None,
     **kwargs: object,
 ) -> EmotionRecognizer:
-    """A ready recognizer. ``weights``: a MotivNet folder or any checkpoint that
-    ``motivnet convert`` reads (None: the bundled default model). ``detector=None`` classifies
-    whole images (pre-cropped faces)."""
-    return EmotionRecognizer(load_model(weights, device), detector=detector, device=device, **kwargs)  # type: ignore[arg-type]
+    """A ready recognizer. ``weights``: a MotivNet folder, any checkpoint that ``motivnet convert``
+    reads, or (``backend="onnx"``) an ``.onnx`` file from ``motivnet export`` (None: the bundled
+    default model). ``detector=None`` classifies whole images (pre-cropped faces).
+
+    CPU fast path (see ``motivnet.backends.InferenceOptions``): ``bf16`` autocast (fast only on CPUs
+    with native bf16), ``int8`` dynamic quantisation of the Linear layers, ``compile`` with
+    torch.compile (torch backend), ``threads``. ``backend="onnx"`` runs on onnxruntime."""
+    options = InferenceOptions(bf16=bf16, int8=int8, compile=compile, threads=threads)
+    classifier = load_classifier(weights, backend, options, device)
+    return EmotionRecognizer(classifier, detector=detector, device=device, **kwargs)  # type: ignore[arg-type]
 
 
-__all__ = ["EmotionRecognizer", "NoDefaultModelError", "default_weights", "load", "load_model"]
+__all__ = ["NO_FACE", "EmotionRecognizer", "NoDefaultModelError", "default_weights", "load", "load_model"]

@@ -25,6 +25,7 @@ class FaceRecord:
     error: str | None = None
     frame: int | None = None  # for video sources
     time: float | None = None  # seconds into a video
+    track: int | None = None  # video: the same face across frames keeps its id (IoU tracking)
 
     @property
     def ok(self) -> bool:
@@ -42,8 +43,8 @@ class FaceRecord:
             "topk": [[k, round(v, 4)] for k, v in self.topk],
             "error": self.error,
         }
-        if self.frame is not None:
-            d["frame"], d["time"] = self.frame, self.time
+        if self.frame is not None:  # video only: image records keep their original fields
+            d["frame"], d["time"], d["track"] = self.frame, self.time, self.track
         return d
 
 

@@ -10,6 +10,13 @@ from typing import Iterable
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
 )
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
+MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+
+
+def is_video(path: str | os.PathLike) -> bool:
+    """A path whose suffix is a video container's (decided by name, like folder expansion)."""
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -28,11 +35,11 @@ def _has_magic(s: str) -> bool:
 
 
 def _folder_images(folder: Path) -> list[Path]:
-    """Image files below ``folder``, recursively, in a stable order; hidden entries skipped."""
+    """Image and video files below ``folder``, recursively, in a stable order; hidden entries skipped."""
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(root) / f for f in sorted(files) if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
+        found += [Path(root) / f for f in sorted(files) if not f.startswith(".") and Path(f).suffix.lower() in MEDIA_SUFFIXES]
     return found
 
 
@@ -50,7 +57,7 @@ def expand_sources(args: Iterable[str | os.PathLike]) -> tuple[list[Path], list[
         if path.is_dir():
             matches = _folder_images(path)
             if not matches:
-                errors.append(SourceError(s, "folder holds no image files"))
+                errors.append(SourceError(s, "folder holds no image or video files"))
         elif path.exists():
             matches = [path]
         elif _has_magic(s):
@@ -71,4 +78,4 @@ def expand_sources(args: Iterable[str | os.PathLike]) -> tuple[list[Path], list[
     return files, errors
 
 
-__all__ = ["IMAGE_SUFFIXES", "SourceError", "expand_sources"]
+__all__ = ["IMAGE_SUFFIXES", "MEDIA_SUFFIXES", "VIDEO_SUFFIXES", "SourceError", "expand_sources", "is_video"]

@@ -1,6 +1,6 @@
 """CLI verbs. Each module exposes ``register(subparsers)`` that adds its parser and sets
 ``run=`` to a function ``(args) -> exit code``."""
 from ..train import cli as train
-from . import convert, predict
+from . import benchmark, convert, evaluate, export, predict
 
-COMMANDS = [predict.register, train.register, convert.register]
+COMMANDS = [predict.register, train.register, evaluate.register, convert.register, export.register, benchmark.register]

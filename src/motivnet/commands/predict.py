@@ -4,15 +4,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from tqdm import tqdm
 
+from ..backends import BACKENDS
 from ..fileio import atomic_write
 from ..outputs import FORMATS, draw_records, render, unique_path
 from ..preprocess import DEFAULT_MAX_PIXELS, ImageError, decode_image
 from ..records import FaceRecord
-from ..sources import expand_sources
+from ..sources import expand_sources, is_video
+from ..video import DEFAULT_FPS
+
+if TYPE_CHECKING:
+    from ..recognizer import EmotionRecognizer
 
 # Below this many files a progress bar is noise.
 PROGRESS_MIN_FILES = 20
@@ -22,12 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
         help="label the emotion of every face in images",
-        description="Detect faces, align them and label each one's emotion.",
+        description="Detect faces, align them and label each one's emotion, in images, videos "
+        "(sampled at --fps, faces tracked across frames) or a webcam.",
         epilog="Exit codes: 0 every input succeeded, 1 some inputs failed (each named on stderr "
         "and carried as a record with an 'error'), 2 usage or fatal error.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders (searched recursively) or globs")
-    p.add_argument("--weights", "-w", help="model folder or checkpoint (default: the bundled model)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="image or video files (.mp4 .avi .mov .mkv .webm), folders (searched recursively), globs; "
+                   "a bare number is a webcam (0 = the first camera)")
+    p.add_argument("--weights", "-w", help="model folder, checkpoint or (with --backend onnx) .onnx file (default: the bundled model)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", dest="format", action="store_const", const="json", help="print JSON records")
     fmt.add_argument("--csv", dest="format", action="store_const", const="csv", help="print CSV rows")
@@ -40,14 +48,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    video = p.add_argument_group("video and webcam (needs the video extra: pip install 'motivnet[video]')")
+    video.add_argument("--fps", type=float, default=DEFAULT_FPS, help="frames per second to sample from videos; 0: every frame (default: %(default)s)")
+    video.add_argument("--webcam", type=int, action="append", metavar="N", help="also read camera N (until Ctrl-C or --max-frames)")
+    video.add_argument("--max-frames", type=int, metavar="N", help="stop each video or camera after N sampled frames")
+    add_fast_path_options(p)
     p.set_defaults(run=run, format="table")
+
+
+def add_fast_path_options(p: argparse.ArgumentParser) -> None:
+    """--backend and the CPU fast-path switches, shared by predict and benchmark."""
+    g = p.add_argument_group("inference backend and CPU fast path")
+    g.add_argument("--backend", choices=BACKENDS, default="torch", help="run the classifier with torch or onnxruntime (default: %(default)s)")
+    g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast only on CPUs with AVX512_BF16/AMX; torch backend)")
+    g.add_argument("--int8", action="store_true", help="dynamic int8 quantisation of the Linear (torch) or MatMul (onnx) layers")
+    g.add_argument("--compile", action="store_true", help="torch.compile the model (first batch takes about a minute; torch backend)")
+    g.add_argument("--threads", type=int, metavar="N", help="compute threads (default: torch's / onnxruntime's own)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..recognizer import load
+    from ..video import webcam_index
 
-    files, source_errors = expand_sources(args.paths)
+    cameras = list(args.webcam or [])
+    paths = []
+    for arg in args.paths:
+        index = webcam_index(arg)
+        (cameras if index is not None else paths).append(index if index is not None else arg)
+    if not paths and not cameras:
+        raise ValueError("nothing to do: give image or video PATHs, or a camera (a number, or --webcam N)")
+    files, source_errors = expand_sources(paths) if paths else ([], [])
     _check_outputs(args, files)
+    videos = [f for f in files if is_video(f)]
+    files = [f for f in files if not is_video(f)]  # images first, then videos, each in argument order
     recognizer = load(
         args.weights,
         detector=None if args.no_detect else args.detector,
@@ -55,11 +88,17 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         topk=args.topk,
         max_pixels=args.max_pixels,
+        backend=args.backend,
+        bf16=args.bf16,
+        int8=args.int8,
+        compile=args.compile,
+        threads=args.threads,
     )
     records: list[FaceRecord] = [FaceRecord(file=e.source, error=e.reason) for e in source_errors]
     for e in source_errors:
         print(f"motivnet predict: {e}", file=sys.stderr)
-    bar = tqdm(total=len(files), unit="img", file=sys.stderr, disable=args.no_progress or len(files) < PROGRESS_MIN_FILES or None)
+    total = len(files) + len(videos)
+    bar = tqdm(total=total, unit="file", file=sys.stderr, disable=args.no_progress or total < PROGRESS_MIN_FILES or None)
     inputs = ((str(f), f) for f in files)
     for file, file_records in zip(files, recognizer.iter_predict(inputs)):
         bar.update()
@@ -69,12 +108,34 @@ def run(args: argparse.Namespace) -> int:
         if args.save_annotated and any(r.ok for r in file_records):
             _annotate(file, file_records, args.save_annotated, args.max_pixels)
         records += file_records
+    for source in [*videos, *cameras]:
+        video_records = _run_video(recognizer, source, args)
+        bar.update()
+        for r in video_records:
+            if r.error:
+                tqdm.write(f"motivnet predict: {r.file}: {r.error}", file=sys.stderr)
+        records += video_records
     bar.close()
     _emit(render(records, args.format, recognizer.labels), args.output, sys.stdout)
     failed = {r.file for r in records if not r.ok}
     if failed:
-        print(f"motivnet predict: {len(failed)} of {len(files) + len(source_errors)} inputs failed", file=sys.stderr)
+        n_inputs = total + len(cameras) + len(source_errors)
+        print(f"motivnet predict: {len(failed)} of {n_inputs} inputs failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _run_video(recognizer: "EmotionRecognizer", source: Path | int, args: argparse.Namespace) -> list[FaceRecord]:
+    """One video file or camera -> its per-frame records; a missing PyAV or camera is that input's error."""
+    from ..video import MissingVideoBackendError, NoCameraError, predict_video
+
+    name = f"camera{source}" if isinstance(source, int) else str(source)
+    try:
+        return predict_video(
+            recognizer, source, fps=args.fps or None, detect=False if args.no_detect else None,
+            save_annotated=args.save_annotated, max_frames=args.max_frames,
+        )
+    except (MissingVideoBackendError, NoCameraError) as e:
+        return [FaceRecord(file=name, error=str(e))]
 
 
 def _check_outputs(args: argparse.Namespace, files: list[Path]) -> None:

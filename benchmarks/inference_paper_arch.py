@@ -24,7 +24,6 @@ import math
 import time
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from motivnet.backends import cpu_has_native_bf16, quantize_int8
@@ -33,117 +32,11 @@ from motivnet.flops import model_flops
 from motivnet.labels import AFFECTNET7
 from motivnet.models import MLDecoderConfig, MotivNet, MotivNetConfig, SapiensConfig, load_state_dict_strict
 from motivnet.perf import cpu_info, measured_peak_flops
+from motivnet.reference.authors import RefMotivNet as AuthorsModel
 
-# --- the authors' implementation (float32), as in tests/test_checkpoints.py, at Sapiens-1B size ---------
-
-
-class RefBlock(nn.Module):
-    """mmpretrain ViT block: explicit softmax attention, key layout ln1/attn.qkv/attn.proj/ln2/ffn."""
-
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.ln1, self.ln2 = nn.LayerNorm(dim, eps=1e-6), nn.LayerNorm(dim, eps=1e-6)
-        self.attn = nn.Module()
-        self.attn.qkv, self.attn.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
-        self.ffn = nn.Module()
-        self.ffn.layers = nn.Sequential(nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU()), nn.Linear(4 * dim, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, N, C) -> (B, N, C)."""
-        b, n, c = x.shape
-        hd = c // self.heads
-        qkv = self.attn.qkv(self.ln1(x)).reshape(b, n, 3, self.heads, hd).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))  # (B, heads, N, N)
-        x = x + self.attn.proj((att.softmax(dim=-1) @ v).transpose(1, 2).reshape(b, n, c))
-        return x + self.ffn.layers(self.ln2(x))
-
-
-class RefEncoder(nn.Module):
-    """Sapiens ViT as the authors' ``pose_encoder``: padded 16x16 patch conv, no cls token."""
-
-    def __init__(self, dim: int, depth: int, heads: int, grid: tuple[int, int]) -> None:
-        super().__init__()
-        self.projection = nn.Conv2d(3, dim, 16, 16, padding=2)
-        self.pos_embed = nn.Parameter(torch.zeros(1, grid[0] * grid[1], dim))
-        self.layers = nn.ModuleList(RefBlock(dim, heads) for _ in range(depth))
-        self.ln1 = nn.LayerNorm(dim, eps=1e-6)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, 3, H, W) -> (B, C, H/16, W/16)."""
-        x = self.projection(x)
-        b, c, h, w = x.shape
-        x = x.flatten(2).transpose(1, 2) + self.pos_embed
-        for layer in self.layers:
-            x = layer(x)
-        return self.ln1(x).transpose(1, 2).reshape(b, c, h, w)
-
-
-class TransformerDecoderLayerOptimal(nn.Module):
-    """ML-Decoder's layer (Alibaba-MIIL/ML_Decoder), attention named ``self_attn`` as in the authors' file."""
-
-    def __init__(self, d_model: int, nhead: int = 8, dim_feedforward: int = 2048, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(d_model, eps=1e-5)
-        self.dropout, self.dropout1 = nn.Dropout(dropout), nn.Dropout(dropout)
-        self.dropout2, self.dropout3 = nn.Dropout(dropout), nn.Dropout(dropout)
-        self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
-        self.norm2 = nn.LayerNorm(d_model, eps=1e-5)
-        self.norm3 = nn.LayerNorm(d_model, eps=1e-5)
-
-    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,  # noqa: ANN001
-                memory_key_padding_mask=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
-        tgt = self.norm1(tgt + self.dropout1(tgt))
-        tgt = self.norm2(tgt + self.dropout2(self.self_attn(tgt, memory, memory)[0]))
-        tgt2 = self.linear2(self.dropout(F.relu(self.linear1(tgt))))
-        return self.norm3(tgt + self.dropout3(tgt2))
-
-
-class GroupFC:
-    def __init__(self, embed_len_decoder: int) -> None:
-        self.embed_len_decoder = embed_len_decoder
-
-    def __call__(self, h: torch.Tensor, duplicate_pooling: torch.Tensor, out_extrap: torch.Tensor) -> None:
-        for i in range(self.embed_len_decoder):  # the upstream Python loop, one matmul per group
-            out_extrap[:, i, :] = torch.matmul(h[:, i, :], duplicate_pooling[i, :, :])
-
-
-class RefMLDecoder(nn.Module):
-    def __init__(self, num_classes: int, dim: int, in_dim: int, layers: int = 2, ffn: int = 2048) -> None:
-        super().__init__()
-        layer = TransformerDecoderLayerOptimal(dim, dim_feedforward=ffn)
-        self.decoder = nn.TransformerDecoder(layer, num_layers=layers)
-        self.decoder.embed_standart = nn.Linear(in_dim, dim)
-        self.decoder.query_embed = nn.Embedding(num_classes, dim).requires_grad_(False)
-        self.decoder.num_classes = num_classes
-        self.decoder.duplicate_factor = 1
-        self.decoder.duplicate_pooling = nn.Parameter(torch.empty(num_classes, dim, 1))
-        self.decoder.duplicate_pooling_bias = nn.Parameter(torch.empty(num_classes))
-        self.decoder.group_fc = GroupFC(num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, h, w) -> logits (B, num_classes)."""
-        spatial = F.relu(self.decoder.embed_standart(x.flatten(2).transpose(1, 2)), inplace=True)
-        bs = spatial.shape[0]
-        tgt = self.decoder.query_embed.weight.unsqueeze(1).expand(-1, bs, -1)
-        h = self.decoder(tgt, spatial.transpose(0, 1)).transpose(0, 1)
-        out = torch.zeros(h.shape[0], h.shape[1], self.decoder.duplicate_factor, dtype=h.dtype)
-        self.decoder.group_fc(h, self.decoder.duplicate_pooling, out)
-        return out.flatten(1)[:, : self.decoder.num_classes] + self.decoder.duplicate_pooling_bias
-
-
-class RefMotivNet(nn.Module):
-    def __init__(self, depth: int, image_size: tuple[int, int]) -> None:
-        super().__init__()
-        grid = (image_size[0] // 16, image_size[1] // 16)
-        self.pose_encoder = RefEncoder(1536, depth, 24, grid)
-        self.decoder = RefMLDecoder(len(AFFECTNET7.classes), 1152, 1536)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.pose_encoder(x))
+def RefMotivNet(depth: int, image_size: tuple[int, int]) -> AuthorsModel:  # noqa: N802 - reads like the class
+    """The authors' float32 implementation at Sapiens-1B width (motivnet.reference.authors)."""
+    return AuthorsModel(1536, depth, 24, (image_size[0] // 16, image_size[1] // 16), len(AFFECTNET7.classes), len(AFFECTNET7.classes))
 
 
 def init_like_trained(model: nn.Module, seed: int) -> nn.Module:
@@ -164,7 +57,7 @@ def init_like_trained(model: nn.Module, seed: int) -> nn.Module:
     return model.eval()
 
 
-def ours_sharing(ref: RefMotivNet, depth: int, image_size: tuple[int, int]) -> MotivNet:
+def ours_sharing(ref: AuthorsModel, depth: int, image_size: tuple[int, int]) -> MotivNet:
     """Our MotivNet holding the reference's tensors (no copy), through the importer's key table."""
     enc = SapiensConfig(embed_dim=1536, depth=depth, num_heads=24, image_size=image_size)
     dec = MLDecoderConfig(num_classes=7, in_dim=1536, embed_dim=1152, num_layers=2, num_heads=8, ffn_dim=2048)

@@ -7,7 +7,6 @@ independent numerics, not against our own modules.
 from __future__ import annotations
 
 import io
-import math
 import pickle
 import zipfile
 from itertools import chain
@@ -16,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
@@ -26,6 +24,7 @@ from motivnet.labels import AFFECTNET7, AFFECTNET8
 from motivnet.models.ml_decoder import MLDecoder
 from motivnet.models.motivnet import MotivNet, load_state_dict_strict
 from motivnet.models.sapiens import SapiensConfig, SapiensViT, resize_pos_embed
+from motivnet.reference.authors import RefMotivNet as AuthorsModel
 
 DIM, DEPTH, HEADS = 32, 2, 2  # tiny encoder
 DEC_DIM, DEC_FFN, DEC_LAYERS = 64, 128, 2  # tiny decoder, 8 heads as the authors'
@@ -33,130 +32,9 @@ IMAGE = (64, 48)  # a 4x3 patch grid: the 4:3 shape of Sapiens' 1024x768
 TINY = dict(num_heads=HEADS)  # the tiny encoder is no registry size: name its heads
 
 
-# --- reference: the authors' model, from plain ops and the public ML-Decoder code -----------------------
-
-
-class RefBlock(nn.Module):
-    """mmpretrain ViT block, key layout ln1/attn.qkv/attn.proj/ln2/ffn.layers.0.0/ffn.layers.1."""
-
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.attn = nn.Module()
-        self.attn.qkv, self.attn.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
-        self.ffn = nn.Module()
-        self.ffn.layers = nn.Sequential(nn.Sequential(nn.Linear(dim, 4 * dim)), nn.Linear(4 * dim, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        hd = c // self.heads
-        y = F.layer_norm(x, (c,), self.ln1.weight, self.ln1.bias, eps=1e-6)
-        qkv = F.linear(y, self.attn.qkv.weight, self.attn.qkv.bias).reshape(b, n, 3, self.heads, hd)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)
-        att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(hd), dim=-1) @ v
-        x = x + F.linear(att.transpose(1, 2).reshape(b, n, c), self.attn.proj.weight, self.attn.proj.bias)
-        y = F.layer_norm(x, (c,), self.ln2.weight, self.ln2.bias, eps=1e-6)
-        fc1, fc2 = self.ffn.layers[0][0], self.ffn.layers[1]
-        return x + F.linear(F.gelu(F.linear(y, fc1.weight, fc1.bias)), fc2.weight, fc2.bias)
-
-
-class RefEncoder(nn.Module):
-    """Sapiens ViT as the authors' ``pose_encoder``: padded 16x16 patch conv, no cls token."""
-
-    def __init__(self, dim: int = DIM, depth: int = DEPTH, heads: int = HEADS, grid: tuple[int, int] = (4, 3)) -> None:
-        super().__init__()
-        self.projection = nn.Conv2d(3, dim, 16, 16, padding=2)
-        self.pos_embed = nn.Parameter(torch.zeros(1, grid[0] * grid[1], dim))
-        self.layers = nn.ModuleList(RefBlock(dim, heads) for _ in range(depth))
-        self.ln1 = nn.LayerNorm(dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.conv2d(x, self.projection.weight, self.projection.bias, stride=16, padding=2)
-        b, c, h, w = x.shape
-        x = x.flatten(2).transpose(1, 2) + self.pos_embed
-        for layer in self.layers:
-            x = layer(x)
-        x = F.layer_norm(x, (c,), self.ln1.weight, self.ln1.bias, eps=1e-6)
-        return x.transpose(1, 2).reshape(b, c, h, w)
-
-
-class TransformerDecoderLayerOptimal(nn.Module):
-    """ML-Decoder's layer (Alibaba-MIIL/ML_Decoder). Upstream names the attention ``multihead_attn``;
-    the authors' file (and torch >= 2.x's TransformerDecoder, which reads ``layers[0].self_attn``)
-    call it ``self_attn``."""
-
-    def __init__(self, d_model: int, nhead: int = 8, dim_feedforward: int = 2048, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(d_model, eps=1e-5)
-        self.dropout, self.dropout1 = nn.Dropout(dropout), nn.Dropout(dropout)
-        self.dropout2, self.dropout3 = nn.Dropout(dropout), nn.Dropout(dropout)
-        self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
-        self.norm2 = nn.LayerNorm(d_model, eps=1e-5)
-        self.norm3 = nn.LayerNorm(d_model, eps=1e-5)
-
-    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
-                memory_key_padding_mask=None, **kwargs):  # newer torch also passes *_is_causal
-        tgt = tgt + self.dropout1(tgt)
-        tgt = self.norm1(tgt)
-        tgt2 = self.self_attn(tgt, memory, memory)[0]
-        tgt = tgt + self.dropout2(tgt2)
-        tgt = self.norm2(tgt)
-        tgt2 = self.linear2(self.dropout(F.relu(self.linear1(tgt))))
-        tgt = tgt + self.dropout3(tgt2)
-        return self.norm3(tgt)
-
-
-class GroupFC:
-    def __init__(self, embed_len_decoder: int) -> None:
-        self.embed_len_decoder = embed_len_decoder
-
-    def __call__(self, h, duplicate_pooling, out_extrap) -> None:
-        for i in range(self.embed_len_decoder):
-            out_extrap[:, i, :] = torch.matmul(h[:, i, :], duplicate_pooling[i, :, :])
-
-
-class RefMLDecoder(nn.Module):
-    """ML-Decoder as in Alibaba-MIIL/ML_Decoder (with configurable depth and FFN width)."""
-
-    def __init__(self, num_classes: int, num_of_groups: int, decoder_embedding: int, initial_num_features: int,
-                 num_layers: int = DEC_LAYERS, dim_feedforward: int = DEC_FFN) -> None:
-        super().__init__()
-        embed_len_decoder = min(num_of_groups, num_classes)
-        layer = TransformerDecoderLayerOptimal(decoder_embedding, dim_feedforward=dim_feedforward)
-        self.decoder = nn.TransformerDecoder(layer, num_layers=num_layers)
-        self.decoder.embed_standart = nn.Linear(initial_num_features, decoder_embedding)
-        self.decoder.query_embed = nn.Embedding(embed_len_decoder, decoder_embedding).requires_grad_(False)
-        self.decoder.num_classes = num_classes
-        self.decoder.duplicate_factor = int(num_classes / embed_len_decoder + 0.999)
-        self.decoder.duplicate_pooling = nn.Parameter(
-            torch.empty(embed_len_decoder, decoder_embedding, self.decoder.duplicate_factor)
-        )
-        self.decoder.duplicate_pooling_bias = nn.Parameter(torch.empty(num_classes))
-        self.decoder.group_fc = GroupFC(embed_len_decoder)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        embedding_spatial = x.flatten(2).transpose(1, 2) if x.ndim == 4 else x
-        embedding_spatial = F.relu(self.decoder.embed_standart(embedding_spatial), inplace=True)
-        bs = embedding_spatial.shape[0]
-        tgt = self.decoder.query_embed.weight.unsqueeze(1).expand(-1, bs, -1)
-        h = self.decoder(tgt, embedding_spatial.transpose(0, 1)).transpose(0, 1)  # seq-first inside
-        out_extrap = torch.zeros(h.shape[0], h.shape[1], self.decoder.duplicate_factor, dtype=h.dtype)
-        self.decoder.group_fc(h, self.decoder.duplicate_pooling, out_extrap)
-        h_out = out_extrap.flatten(1)[:, : self.decoder.num_classes]
-        return h_out + self.decoder.duplicate_pooling_bias
-
-
-class RefMotivNet(nn.Module):
-    def __init__(self, num_classes: int = 7, groups: int = 7) -> None:
-        super().__init__()
-        self.pose_encoder = RefEncoder()
-        self.decoder = RefMLDecoder(num_classes, groups, DEC_DIM, DIM)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.pose_encoder(x))
+def RefMotivNet(num_classes: int = 7, groups: int = 7) -> AuthorsModel:  # noqa: N802 - reads like the class
+    """The authors' model at tiny size (motivnet.reference: independent of motivnet.models)."""
+    return AuthorsModel(DIM, DEPTH, HEADS, (IMAGE[0] // 16, IMAGE[1] // 16), num_classes, groups, DEC_DIM, DEC_FFN, DEC_LAYERS)
 
 
 def randomise(module: nn.Module, seed: int = 0) -> nn.Module:
@@ -170,7 +48,7 @@ def randomise(module: nn.Module, seed: int = 0) -> nn.Module:
     return module.eval()
 
 
-def authors_checkpoint(tmp_path: Path, groups: int = 7, attn_name: str = "self_attn") -> tuple[RefMotivNet, Path]:
+def authors_checkpoint(tmp_path: Path, groups: int = 7, attn_name: str = "self_attn") -> tuple[AuthorsModel, Path]:
     ref = randomise(RefMotivNet(groups=groups))
     path = tmp_path / "MotivNet.pth"
     # attn_name="multihead_attn": the upstream spelling, as an older checkpoint would have it

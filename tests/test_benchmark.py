@@ -6,20 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from motivnet.cli import main
-from motivnet.models import MotivNet, MotivNetConfig, SapiensConfig
 
 QUICK = ["--iters", "2", "--warmup", "0", "--peak-size", "128", "--batch-size", "4"]
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    cfg = MotivNetConfig.build(SapiensConfig(embed_dim=32, depth=1, num_heads=2, image_size=(32, 32)), decoder_dim=32)
-    return MotivNet(cfg).save_pretrained(tmp_path_factory.mktemp("w") / "tiny")
 
 
 @pytest.fixture()

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import motivnet
 from motivnet.cli import main
 from motivnet.faces import Face, register_detector
-from motivnet.models import MotivNet, MotivNetConfig, SapiensConfig
 from motivnet.sources import expand_sources
 
 
@@ -31,13 +29,6 @@ class HalvesDetector:
 
 
 register_detector("halves", lambda **kw: HalvesDetector())
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    cfg = MotivNetConfig.build(SapiensConfig(embed_dim=32, depth=1, num_heads=2, image_size=(32, 32)), decoder_dim=32)
-    return MotivNet(cfg).save_pretrained(tmp_path_factory.mktemp("w") / "tiny")
 
 
 @pytest.fixture()

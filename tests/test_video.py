@@ -10,11 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from motivnet.cli import main
 from motivnet.faces import Face, register_detector
-from motivnet.models import MotivNet, MotivNetConfig, SapiensConfig
 from motivnet.sources import expand_sources
 from motivnet.tracking import IoUTracker
 
@@ -48,13 +46,6 @@ def _runs(cols: np.ndarray) -> list[tuple[int, int]]:
 
 
 register_detector("test-squares", lambda **kw: SquaresDetector(), overwrite=True)
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    cfg = MotivNetConfig.build(SapiensConfig(embed_dim=32, depth=1, num_heads=2, image_size=(32, 32)), decoder_dim=32)
-    return MotivNet(cfg).save_pretrained(tmp_path_factory.mktemp("w") / "tiny")
 
 
 @pytest.fixture(scope="module")

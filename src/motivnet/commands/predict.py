@@ -4,14 +4,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Iterator, TextIO
 
+import numpy as np
 from tqdm import tqdm
 
 from ..backends import BACKENDS
 from ..fileio import atomic_write
-from ..outputs import FORMATS, draw_records, render, unique_path
-from ..preprocess import DEFAULT_MAX_PIXELS, ImageError, decode_image
+from ..outputs import draw_records, render, unique_path
+from ..preprocess import DEFAULT_MAX_PIXELS, ImageError, ImageLike, decode_image
 from ..records import FaceRecord
 from ..sources import expand_sources, is_video
 from ..video import DEFAULT_FPS
@@ -99,14 +100,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"motivnet predict: {e}", file=sys.stderr)
     total = len(files) + len(videos)
     bar = tqdm(total=total, unit="file", file=sys.stderr, disable=args.no_progress or total < PROGRESS_MIN_FILES or None)
-    inputs = ((str(f), f) for f in files)
+    decoded: dict[str, np.ndarray] = {}  # kept for --save-annotated, so each image is decoded once
+    inputs = _inputs(files, decoded if args.save_annotated else None, args.max_pixels)
     for file, file_records in zip(files, recognizer.iter_predict(inputs)):
         bar.update()
         for r in file_records:
             if r.error:
                 tqdm.write(f"motivnet predict: {r.file}: {r.error}", file=sys.stderr)
-        if args.save_annotated and any(r.ok for r in file_records):
-            _annotate(file, file_records, args.save_annotated, args.max_pixels)
+        image = decoded.pop(str(file), None)
+        if image is not None and any(r.ok for r in file_records):
+            _annotate(file, image, file_records, args.save_annotated)
         records += file_records
     for source in [*videos, *cameras]:
         video_records = _run_video(recognizer, source, args)
@@ -147,11 +150,22 @@ def _check_outputs(args: argparse.Namespace, files: list[Path]) -> None:
         raise ValueError(f"--save-annotated {args.save_annotated} exists and is not a folder")
 
 
-def _annotate(file: Path, records: list[FaceRecord], out_dir: Path, max_pixels: int) -> None:
-    try:
-        image = decode_image(file, max_pixels)
-    except ImageError:
-        return  # already reported as this file's record
+def _inputs(files: list[Path], keep: dict[str, np.ndarray] | None, max_pixels: int) -> Iterator[tuple[str, ImageLike]]:
+    """(name, image) pairs for the recognizer. With ``keep``, images are decoded here and kept
+    for drawing; a file that fails is passed as its path so the recognizer reports the error."""
+    for f in files:
+        if keep is not None:
+            try:
+                keep[str(f)] = image = decode_image(f, max_pixels)
+                yield str(f), image
+                continue
+            except ImageError:
+                pass
+        yield str(f), f
+
+
+def _annotate(file: Path, image: np.ndarray, records: list[FaceRecord], out_dir: Path) -> None:
+    """image: the decoded RGB uint8 (H, W, 3) input; writes a new file, never over an old one."""
     out_dir.mkdir(parents=True, exist_ok=True)
     # Never overwrite: an existing file (an input, or an earlier result) keeps its name.
     target = unique_path(out_dir / f"{file.stem}.jpg")

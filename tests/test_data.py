@@ -236,7 +236,37 @@ def test_augment_is_seeded_and_before_preprocessor(tmp_path):
     grey = build_augment({"greyscale": 1.0, "crop": 0, "hflip": 0})(np.full((8, 8, 3), (200, 10, 10), np.uint8), g)
     assert (grey[..., 0] == grey[..., 1]).all()
     with pytest.raises(ValueError, match="unknown augmentation"):
-        build_augment({"rotate": 5})
+        build_augment({"shear": 5})
+
+
+def test_augment_rotate_and_low_resolution():
+    # A sharp vertical edge: the round trip through 8 px must blur it; a rotation must tilt it.
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:, 32:] = 255
+    lowres = build_augment({"crop": 0, "hflip": 0, "brightness": 0, "contrast": 0, "saturation": 0,
+                            "lowres": 1.0, "lowres_side": (8, 8)})
+    out = lowres(img, torch.Generator().manual_seed(0))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert len(np.unique(out[32, :, 0])) > 2  # intermediate greys appear along the edge
+    rot = build_augment({"crop": 0, "hflip": 0, "brightness": 0, "contrast": 0, "saturation": 0, "rotate": 20})
+    tilted = [rot(img, torch.Generator().manual_seed(s)) for s in range(3)]
+    for t in tilted:
+        assert t.shape == img.shape
+        assert not np.array_equal(t[2, :, 0], t[61, :, 0])  # the edge no longer runs straight down
+    assert not np.array_equal(tilted[0], tilted[1])  # the angle is drawn per sample
+
+
+def test_new_augment_options_keep_old_samples():
+    # Options added later draw after the original ones: turning one on does not move the crop,
+    # flip or jitter an old config draws for the same (seed, epoch, index).
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)
+    old = {"crop_scale": (0.3, 1.0), "greyscale": 0.5}
+    for seed in range(5):
+        a = build_augment(old)(img, torch.Generator().manual_seed(seed))
+        b = build_augment({**old, "rotate": 1e-3})(img, torch.Generator().manual_seed(seed))
+        assert a.shape == b.shape
+        assert np.abs(a.astype(int) - b.astype(int)).mean() < 1.0  # a 0.001-degree turn, same window
 
 
 # -- selection ------------------------------------------------------------------------------

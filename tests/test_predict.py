@@ -112,6 +112,18 @@ def test_batching_does_not_change_results(weights, images):
         assert a.probs == pytest.approx(b.probs, abs=1e-5)
 
 
+def test_tta_flip_averages_image_and_mirror(capsys, weights, images):
+    f = images / "pair.png"
+    rgb = np.asarray(Image.open(f).convert("RGB"))
+    plain = motivnet.load(weights, detector=None)
+    p, q = plain.predict(rgb)[0].probs, plain.predict(np.ascontiguousarray(rgb[:, ::-1]))[0].probs
+    flip = motivnet.load(weights, detector=None, tta_flip=True).predict(rgb)[0].probs
+    assert flip == pytest.approx({k: (p[k] + q[k]) / 2 for k in p}, abs=1e-5)
+    assert flip != pytest.approx(p, abs=1e-4)  # a random image is not symmetric: the mirror counts
+    _, out, _ = run(capsys, "predict", str(f), "--weights", str(weights), "--no-detect", "--json", "--tta-flip")
+    assert json.loads(out)[0]["probs"] == pytest.approx(flip, abs=1e-4)  # JSON rounds to 4 places
+
+
 def test_save_annotated_never_overwrites(capsys, weights, images, tmp_path):
     out_dir = tmp_path / "annotated"
     out_dir.mkdir()

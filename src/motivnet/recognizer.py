@@ -71,9 +71,12 @@ class EmotionRecognizer:
         topk: int = 3,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         options: InferenceOptions | None = None,
+        tta_flip: bool = False,
     ) -> None:
         """``model``: a MotivNet (run by ``TorchClassifier`` with ``options``: bf16, int8, compile,
-        threads) or a ready classifier from ``motivnet.backends`` (e.g. ``OnnxClassifier``)."""
+        threads) or a ready classifier from ``motivnet.backends`` (e.g. ``OnnxClassifier``).
+        ``tta_flip``: average each face's probabilities with its mirror image's (twice the model
+        work; see MODEL_CARD.md for what it buys)."""
         self.device = torch.device(device)
         if isinstance(model, MotivNet):
             self.classifier: Classifier = TorchClassifier(model, options, self.device)
@@ -89,6 +92,7 @@ class EmotionRecognizer:
         self.preprocess.max_pixels = max_pixels
         self.batch_size = batch_size
         self.topk = min(topk, len(self.config.labels))
+        self.tta_flip = tta_flip
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -100,7 +104,12 @@ class EmotionRecognizer:
         out = []
         for i in range(0, len(crops), self.batch_size):
             batch = self.preprocess(crops[i : i + self.batch_size])
-            out.append(self.classifier(batch).float().softmax(-1).cpu())
+            if self.tta_flip:
+                # One call on image + mirror (N, 3, H, W) x 2 keeps the batch dimension busy.
+                both = self.classifier(torch.cat([batch, batch.flip(-1)])).float().softmax(-1).cpu()
+                out.append((both[: len(batch)] + both[len(batch) :]) / 2)
+            else:
+                out.append(self.classifier(batch).float().softmax(-1).cpu())
         return torch.cat(out) if out else torch.empty(0, len(self.labels))
 
     def predict(self, images: ImageLike | Sequence[ImageLike], detect: bool | None = None) -> list[FaceRecord]:

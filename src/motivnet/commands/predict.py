@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="faces per model batch (default: %(default)s)")
     p.add_argument("--topk", type=int, default=3, help="how many classes to list per face (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    p.add_argument("--tta-flip", action="store_true", help="average each face with its mirror image (twice the model work)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     video = p.add_argument_group("video and webcam (needs the video extra: pip install 'motivnet[video]')")
@@ -89,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         topk=args.topk,
         max_pixels=args.max_pixels,
+        tta_flip=args.tta_flip,
         backend=args.backend,
         bf16=args.bf16,
         int8=args.int8,

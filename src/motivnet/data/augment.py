@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
+from PIL import Image
 
 # ITU-R 601 luma weights, as PIL's "L" conversion uses.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -62,6 +63,23 @@ def greyscale(rgb: np.ndarray) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2)
 
 
+def low_resolution(rgb: np.ndarray, side: int) -> np.ndarray:
+    """Shrink so the longer side is ``side`` pixels and scale back up: the blur and blockiness of
+    small faces (FER2013 is 48x48, faces in group photos are often smaller)."""
+    h, w = rgb.shape[:2]
+    if max(h, w) <= side:
+        return rgb
+    scale = side / max(h, w)
+    small = Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
+    return np.asarray(small.resize((w, h), Image.BILINEAR))
+
+
+def rotate(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate about the centre, filling the corners with the edge colour's mean (no black wedges)."""
+    fill = tuple(int(v) for v in np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).mean(axis=0))
+    return np.asarray(Image.fromarray(rgb).rotate(degrees, resample=Image.BILINEAR, fillcolor=fill))
+
+
 @dataclass
 class AugmentConfig:
     """Mild face augmentations; set a probability or strength to 0 to turn one off."""
@@ -74,6 +92,9 @@ class AugmentConfig:
     contrast: float = 0.2
     saturation: float = 0.2
     greyscale: float = 0.05
+    rotate: float = 0.0  # max degrees either way
+    lowres: float = 0.0  # probability of a low-resolution round trip
+    lowres_side: tuple[int, int] = (16, 48)  # its range of sizes (longer side, pixels)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "AugmentConfig":
@@ -86,7 +107,7 @@ class AugmentConfig:
 
 
 class Augmenter:
-    """``augment(rgb, generator) -> rgb``: crop, flip, jitter, greyscale, in that order."""
+    """``augment(rgb, generator) -> rgb``: crop, flip, jitter, greyscale, rotate, low resolution."""
 
     def __init__(self, config: AugmentConfig | None = None) -> None:
         self.config = config or AugmentConfig()
@@ -103,6 +124,13 @@ class Augmenter:
             rgb = colour_jitter(rgb, g, c.brightness, c.contrast, c.saturation)
         if coins[2] < c.greyscale:
             rgb = greyscale(rgb)
+        # Options added later draw after all the original draws, so old configs keep their samples.
+        extra = torch.rand(3, generator=g).tolist()
+        if c.rotate:
+            rgb = rotate(rgb, (2 * extra[0] - 1) * c.rotate)
+        if extra[1] < c.lowres:
+            lo, hi = c.lowres_side
+            rgb = low_resolution(rgb, lo + int(extra[2] * (hi - lo + 1)))
         return rgb
 
     def __repr__(self) -> str:
@@ -122,4 +150,4 @@ def build_augment(spec: Any) -> Augmenter | None:
     raise TypeError(f"augment must be a bool or a mapping of options, not {type(spec).__name__}")
 
 
-__all__ = ["AugmentConfig", "Augmenter", "build_augment", "colour_jitter", "greyscale", "hflip", "random_resized_crop"]
+__all__ = ["AugmentConfig", "Augmenter", "build_augment", "colour_jitter", "greyscale", "hflip", "low_resolution", "random_resized_crop", "rotate"]

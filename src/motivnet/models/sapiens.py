@@ -203,18 +203,29 @@ class SapiensViT(nn.Module):
         """The position embedding for a patch grid (h, w): (1, h*w, C)."""
         return resize_pos_embed(self.pos_embed, self.cfg.grid, grid)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, 3, H, W) with H, W divisible by 16 -> (B, C, H/16, W/16)."""
+    def embed_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """x: (B, 3, H, W) -> patch tokens + position embedding (B, h*w, C) and the grid (h, w).
+
+        Split out of ``forward`` so that masked-autoencoder pretraining can drop tokens between
+        the embedding and the blocks."""
         if x.shape[-2] % self.cfg.patch_size or x.shape[-1] % self.cfg.patch_size:
             raise ValueError(f"input {tuple(x.shape[-2:])} is not divisible by patch {self.cfg.patch_size}")
         x, grid = self.patch_embed(x)
-        x = x + self.pos_embed_for(grid)
+        return x + self.pos_embed_for(grid), grid
+
+    def encode_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """The blocks and the final norm on any token sequence: (B, N, C) -> (B, N, C)."""
         for layer in self.layers:
             if self.grad_checkpointing and self.training and torch.is_grad_enabled():
                 x = checkpoint(layer, x, use_reentrant=False)
             else:
                 x = layer(x)
-        x = self.ln1(x)
+        return self.ln1(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, 3, H, W) with H, W divisible by 16 -> (B, C, H/16, W/16)."""
+        x, grid = self.embed_tokens(x)
+        x = self.encode_tokens(x)
         return x.transpose(1, 2).reshape(x.shape[0], -1, *grid)
 
 

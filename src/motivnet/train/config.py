@@ -32,6 +32,9 @@ class ModelConfig:
     resize: str = "stretch"
     labels: Any = "affectnet8"  # a label-set name or a list of class names
     init_from: str | None = None  # a MotivNet folder (save_pretrained) to start from
+    # Encoder weights only (decoder fresh): a `motivnet pretrain` run folder, its encoder/ folder
+    # or a MotivNet folder; the position embedding is resized if the patch grid differs.
+    init_encoder: str | None = None
     grad_checkpointing: bool = False
 
 
@@ -108,6 +111,9 @@ class TrainConfig:
             raise ValueError("batch_size, grad_accum and epochs must be >= 1")
         if self.optim.scheduler not in ("cosine_restarts", "none"):
             raise ValueError(f"optim.scheduler must be cosine_restarts or none, not {self.optim.scheduler!r}")
+        if self.model.init_from and self.model.init_encoder:
+            raise ValueError("model.init_from and model.init_encoder exclude each other: init_from loads a whole "
+                             "model, init_encoder only the encoder into the model this config describes")
         if self.data.train is None:
             raise ValueError("data.train is required (a dataset path or spec)")
         return self

@@ -92,7 +92,7 @@ class Trainer:
             state = load_state(self.run_dir / STATE_NAME if resume is True else Path(resume).expanduser())
             self.log(f"resuming at epoch {state['epoch']}, batch {state['batch']}, step {state['step']}")
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.model = model = build_model(cfg.model)
+        self.model = model = build_model(cfg.model, log=self.log)
         oc = cfg.optim
         self.use_cache = bool(oc.encoder_cache if oc.encoder_cache is not None else oc.freeze_encoder)
         if self.use_cache and not oc.freeze_encoder and oc.encoder_lr > 1e-8:

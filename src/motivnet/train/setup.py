@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -13,8 +14,11 @@ from ..preprocess import Preprocessor
 from .config import DataConfig, ModelConfig, TrainConfig
 
 
-def build_model(cfg: ModelConfig) -> MotivNet:
-    """A fresh MotivNet (seed the RNG first for a reproducible init), or ``init_from``."""
+def build_model(cfg: ModelConfig, log: Callable[[str], None] | None = None) -> MotivNet:
+    """A fresh MotivNet (seed the RNG first for a reproducible init), or ``init_from``; with
+    ``init_encoder`` the encoder then takes pretrained weights (``encoder_io.load_encoder_weights``)."""
+    if cfg.init_from and cfg.init_encoder:
+        raise ValueError("model.init_from and model.init_encoder exclude each other")
     if cfg.init_from:
         return MotivNet.from_pretrained(cfg.init_from).train()
     enc = SapiensConfig(**cfg.encoder_config) if cfg.encoder_config else sapiens_config(cfg.encoder)
@@ -29,6 +33,10 @@ def build_model(cfg: ModelConfig) -> MotivNet:
     )
     name = None if cfg.encoder_config else cfg.encoder
     model = MotivNet(MotivNetConfig(encoder=enc, decoder=dec, labels=classes, resize=cfg.resize, encoder_name=name))
+    if cfg.init_encoder:
+        from .encoder_io import load_encoder_weights
+
+        load_encoder_weights(model.encoder, cfg.init_encoder, log)
     model.encoder.set_grad_checkpointing(cfg.grad_checkpointing)
     return model
 

@@ -295,6 +295,32 @@ def test_cli_cross_dataset_report(tmp_path, weights, capsys):
     assert (out / "report.json").read_text() == first and (tmp_path / "report_1" / "report.md").is_file()
 
 
+def test_cli_fast_path_switches_are_scored_and_recorded(tmp_path, weights, capsys):
+    pytest.importorskip("onnx")
+    ds = make_folders(tmp_path / "ds", ["happy", "sad", "angry"])
+    reports = {}
+    for variant, switches in [("fp32", []), ("int8", ["--int8"]), ("onnx", ["--backend", "onnx"]),
+                              ("onnx+int8", ["--backend", "onnx", "--int8"])]:
+        out = tmp_path / variant
+        code, stdout, err = run(capsys, "evaluate", "--weights", weights, ds, "--out", out, "--no-progress", *switches)
+        assert code == 0, err
+        reports[variant] = report = json.loads((out / "report.json").read_text())
+        (summary,) = report["summary"]
+        assert summary["n"] == 6 and 0.0 <= summary["accuracy"] <= 1.0 and summary["f1_macro"] is not None
+        assert report["options"]["variant"] == report["model"]["variant"] == variant
+        suffix = "" if variant == "fp32" else f" ({variant})"
+        assert summary["system"] == report["model"]["system"] == f"{weights.parent.name}/best{suffix}"
+        assert summary["system"] in stdout
+        assert report["command"].endswith(f"{' '.join(switches)} {ds}".lstrip())
+        assert report["criteria"]["architecture"]["differences"]  # shapes from the config: any backend
+    assert reports["int8"]["options"]["int8"] and reports["int8"]["options"]["backend"] == "torch"
+    assert reports["onnx"]["options"]["backend"] == "onnx" and not reports["onnx"]["options"]["int8"]
+    assert reports["onnx+int8"]["options"]["int8"] and reports["onnx+int8"]["model"]["backend"] == "onnx"
+    # onnxruntime float32 is the same model: same predictions, same loss to float error.
+    fp32, onnx = reports["fp32"]["summary"][0], reports["onnx"]["summary"][0]
+    assert onnx["accuracy"] == fp32["accuracy"] and onnx["loss"] == pytest.approx(fp32["loss"], abs=1e-4)
+
+
 def test_dataset_aliases_for_prediction_files():
     from motivnet.commands.evaluate import _dataset_aliases
 

@@ -17,7 +17,7 @@ from torch import nn
 import motivnet
 from motivnet.backends import InferenceOptions, OnnxClassifier, TorchClassifier, attention_kernels, load_classifier
 from motivnet.cli import main
-from motivnet.export import PARITY_ATOL, export_onnx
+from motivnet.export import PARITY_ATOL, export_onnx, external_data_files, sidecar
 from motivnet.flops import counted_flops, model_flops
 from motivnet.models import MotivNet, MotivNetConfig, SapiensConfig
 
@@ -81,6 +81,48 @@ def test_export_never_overwrites_without_force(weights, onnx_file, capsys):
     assert main(["export", "--weights", str(weights), "-o", str(onnx_file)]) == 2
     assert "--force" in capsys.readouterr().err
     assert onnx_file.read_bytes() == before
+
+
+def test_external_data_export_loads_and_matches_torch(model, tmp_path):
+    """threshold 0 forces what models over ~1.8 GB get: the weights in NAME.onnx.data beside NAME.onnx."""
+    out = export_onnx(model, tmp_path / "m.onnx", external_data_threshold=0)
+    data = tmp_path / "m.onnx.data"
+    assert sidecar(out) == data and external_data_files(out) == [data]
+    assert data.stat().st_size > 10 * out.stat().st_size  # the weights are in the sidecar
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data"]  # no scratch files left
+    onnx.checker.check_model(str(out), full_check=True)
+    # onnxruntime finds the sidecar beside the file, wherever the pair is moved together.
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    for f in (out, data):
+        f.rename(moved / f.name)
+    session = OnnxClassifier(moved / "m.onnx")
+    assert session.config.to_dict() == model.config.to_dict()  # metadata still in the .onnx file
+    for n in (1, 3):
+        x = batch(n, seed=n)
+        assert (session(x) - reference(model, x)).abs().max().item() <= PARITY_ATOL
+    int8 = load_classifier(moved / "m.onnx", "onnx", InferenceOptions(int8=True))  # quantising reads the sidecar
+    assert (int8(batch(2)) - reference(model, batch(2))).abs().max().item() <= INT8_ATOL
+    # Re-exported small, the file no longer uses the sidecar: it goes rather than lingering stale.
+    export_onnx(model, moved / "m.onnx")
+    assert external_data_files(moved / "m.onnx") == [] and not (moved / "m.onnx.data").exists()
+
+
+def test_int8_export_with_external_data(model, tmp_path):
+    out = export_onnx(model, tmp_path / "q.onnx", int8=True, external_data_threshold=0)
+    assert external_data_files(out) == [tmp_path / "q.onnx.data"]
+    meta = {p.key: p.value for p in onnx.load(str(out), load_external_data=False).metadata_props}
+    assert "quantization" in meta and "motivnet_config" in meta
+    x = batch(2)
+    assert (OnnxClassifier(out)(x) - reference(model, x)).abs().max().item() <= INT8_ATOL
+
+
+def test_export_never_overwrites_a_sidecar(weights, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    sidecar(out).write_bytes(b"someone else's data")
+    assert main(["export", "--weights", str(weights), "-o", str(out)]) == 2
+    assert "m.onnx.data exists" in capsys.readouterr().err
+    assert not out.exists() and sidecar(out).read_bytes() == b"someone else's data"
 
 
 def test_predict_backend_onnx_matches_torch(weights, onnx_file, tmp_path, capsys):

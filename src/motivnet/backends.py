@@ -67,6 +67,15 @@ class InferenceOptions:
         return "+".join(on) if on else "fp32"
 
 
+def variant_name(backend: str, options: InferenceOptions) -> str:
+    """A backend plus its fast-path switches in a few characters, for reports and tables:
+    ``fp32`` (torch float32, the exact model), ``int8``, ``bf16``, ``onnx``, ``onnx+int8``, ..."""
+    switches = options.describe()
+    if backend == "torch":
+        return switches
+    return backend if switches == "fp32" else f"{backend}+{switches}"
+
+
 def cpu_has_native_bf16() -> bool:
     """True when this CPU computes bfloat16 natively (oneDNN's check: AVX512_BF16, AMX or AVX2-VNNI-2)."""
     try:
@@ -288,4 +297,5 @@ __all__ = [
     "cpu_has_native_bf16",
     "load_classifier",
     "quantize_int8",
+    "variant_name",
 ]

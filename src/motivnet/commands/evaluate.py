@@ -1,6 +1,10 @@
 """``motivnet evaluate --weights W DATASET... [--predictions FILE ...]``: score our model and
 other systems' prediction files on labelled datasets, in one table, and write a report folder
-(report.json, report.md, confusion-matrix PNGs, our per-sample predictions)."""
+(report.json, report.md, confusion-matrix PNGs, our per-sample predictions).
+
+The model can run through any CPU fast-path switch of ``predict`` (``--backend onnx``, ``--int8``,
+``--bf16``, ``--compile``), so each switch's change in accuracy can be measured; the report's
+system name and options say which one ran."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.open import FORMATS
+from .predict import add_fast_path_options
 
 SPLIT_NAMES = {"train", "training", "val", "valid", "validation", "test"}
 # A dataset argument ``NAME=PATH``; the name must look like an identifier, not a path.
@@ -70,6 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", help="split to read from dataset roots that hold several (train, val, test)")
     p.add_argument("--ece-bins", type=int, default=15, help="confidence bins of the ECE (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    add_fast_path_options(p)
     p.set_defaults(run=run)
 
 
@@ -78,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
     if usage:
         print(f"motivnet evaluate: error: {usage}", file=sys.stderr)
         return 2
+    from ..backends import InferenceOptions, load_classifier, variant_name
     from ..evaluation import criteria, new_report_dir, write_report
     from ..evaluation.markdown import results_table
-    from ..recognizer import load_model
 
     problems: list[str] = []
 
@@ -88,8 +94,10 @@ def run(args: argparse.Namespace) -> int:
         problems.append(text)
         print(f"motivnet evaluate: {text}", file=sys.stderr)
 
-    model = load_model(args.weights, device=args.device) if args.weights else None
-    system = args.name or (_model_name(args.weights) if args.weights else "")
+    options = InferenceOptions(bf16=args.bf16, int8=args.int8, compile=args.compile, threads=args.threads)
+    variant = variant_name(args.backend, options)
+    model = load_classifier(args.weights, args.backend, options, args.device) if args.weights else None
+    system = args.name or (_system_name(args.weights, variant) if args.weights else "")
     results, saved = [], []
     for name, path in _dataset_specs(args.datasets):
         outputs = _run_dataset(args, model, system, name, path, problem)
@@ -109,8 +117,9 @@ def run(args: argparse.Namespace) -> int:
 
     out_dir = new_report_dir(args.out)
     paths = write_report(
-        out_dir, results, criteria(model, args.weights, results), save_outputs=saved,
-        model=_model_info(model, args.weights, system), options=_options(args), command=_command(args),
+        out_dir, results, criteria(_shapes_only(model), args.weights, results), save_outputs=saved,
+        model=_model_info(model, args.weights, system, args.backend, variant), options=_options(args, variant),
+        command=_command(args),
         problems=problems, ece_bins=args.ece_bins,
     )
     print("\n".join(results_table([r.to_dict() for r in results])))
@@ -236,20 +245,41 @@ def _model_name(weights: str) -> str:
     return f"{p.parent.name}/{name}" if name in ("best", "last") and p.parent.name else name
 
 
-def _model_info(model: Any, weights: str | None, system: str) -> dict[str, Any] | None:
+def _system_name(weights: str, variant: str) -> str:
+    """The model's name, with the fast-path variant unless it is the exact float32 model: 'x/best (int8)'."""
+    name = _model_name(weights)
+    return name if variant == "fp32" else f"{name} ({variant})"
+
+
+def _shapes_only(classifier: Any) -> Any:
+    """A MotivNet of the classifier's config on the meta device, for the architecture criterion:
+    an int8 or onnxruntime classifier has no float parameters to count, and shapes suffice."""
+    if classifier is None:
+        return None
+    import torch
+
+    from ..models import MotivNet
+
+    with torch.device("meta"):
+        return MotivNet(classifier.config)
+
+
+def _model_info(model: Any, weights: str | None, system: str, backend: str, variant: str) -> dict[str, Any] | None:
     if model is None:
         return None
     cfg = model.config
     return {
         "weights": str(weights), "system": system, "labels": list(cfg.labels),
-        "encoder_name": cfg.encoder_name, "image_size": list(cfg.image_size),
+        "encoder_name": cfg.encoder_name, "image_size": list(cfg.image_size), "backend": backend, "variant": variant,
     }
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
+def _options(args: argparse.Namespace, variant: str) -> dict[str, Any]:
     return {
         "batch_size": args.batch_size, "device": args.device, "limit": args.limit, "tta_flip": args.tta_flip,
         "format": args.format, "labels": args.labels, "split": args.split, "ece_bins": args.ece_bins,
+        "backend": args.backend, "bf16": args.bf16, "int8": args.int8, "compile": args.compile,
+        "threads": args.threads, "variant": variant,
     }
 
 
@@ -266,6 +296,11 @@ def _command(args: argparse.Namespace) -> str:
         parts += ["--format", args.format]
     if args.tta_flip:
         parts.append("--tta-flip")
+    if args.backend != "torch":
+        parts += ["--backend", args.backend]
+    parts += [f"--{flag}" for flag in ("bf16", "int8", "compile") if getattr(args, flag)]
+    if args.threads is not None:
+        parts += ["--threads", str(args.threads)]
     parts += args.datasets
     for spec in args.prediction_files:
         parts += ["--predictions", spec["path"]]

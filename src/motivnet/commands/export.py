@@ -1,4 +1,5 @@
-"""``motivnet export``: a model as one self-describing ONNX file (dynamic batch axis)."""
+"""``motivnet export``: a model as one self-describing ONNX file (dynamic batch axis); models over
+~1.8 GB keep their weights in a sidecar ``NAME.onnx.data`` beside it (ONNX external data)."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="export a model to ONNX",
         description="Write the classifier as ONNX (input 'images' (batch, 3, H, W) normalised float32, "
         "output 'logits'), with labels, image size, mean/std and resize policy in its metadata, "
-        "then check it with onnx.checker and compare onnxruntime's logits with torch's.",
+        "then check it with onnx.checker and compare onnxruntime's logits with torch's. Weights over "
+        "1.8 GB (Sapiens 1B/2B) go to OUTPUT.data beside it (ONNX external data; keep the two together).",
     )
     p.add_argument("--weights", "-w", required=True, help="model folder or any checkpoint 'convert' reads")
     p.add_argument("--format", choices=FORMATS, default="onnx", help="output format (default: %(default)s)")
@@ -23,25 +25,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exporter", choices=("legacy", "dynamo"), default="legacy",
                    help="torch exporter: TorchScript-based 'legacy' or torch.export-based 'dynamo' (needs onnxscript)")
     p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation of the MatMul weights (onnxruntime)")
-    p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.add_argument("--force", action="store_true", help="replace an existing output file (and its .onnx.data sidecar)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import DEFAULT_OPSET, PARITY_ATOL, export_onnx, onnx_parity
+    from ..export import DEFAULT_OPSET, PARITY_ATOL, export_onnx, external_data_files, onnx_parity, sidecar
     from ..recognizer import load_model
 
     weights = Path(args.weights)
     out = args.output or (weights / "model.onnx" if weights.is_dir() else weights.with_suffix(".onnx"))
-    if out.resolve() == weights.resolve():
-        raise ValueError(f"--output {out} is the weights file; refusing to overwrite it")
-    if out.exists() and not args.force:
-        raise ValueError(f"{out} exists; pass --force to replace it")
+    for target in (out, sidecar(out)):  # the sidecar is written only for large models; never clobbered either way
+        if target.resolve() == weights.resolve():
+            raise ValueError(f"--output {out} would overwrite the weights file {weights}; refusing")
+        if target.exists() and not args.force:
+            raise ValueError(f"{target} exists; pass --force to replace it")
     model = load_model(weights)
     export_onnx(model, out, opset=args.opset or DEFAULT_OPSET, exporter=args.exporter, int8=args.int8)
     diff = onnx_parity(model, out)
     h, w = model.config.image_size
-    print(f"motivnet export: wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opset {args.opset or DEFAULT_OPSET}, "
+    files = [out, *external_data_files(out)]
+    size = sum(f.stat().st_size for f in files) / 1e6
+    print(f"motivnet export: wrote {' + '.join(map(str, files))} ({size:.1f} MB, opset {args.opset or DEFAULT_OPSET}, "
           f"input (batch, 3, {h}, {w}), {len(model.labels)} labels{', int8' if args.int8 else ''})", file=sys.stderr)
     bound = "" if args.int8 else f" (bound {PARITY_ATOL:g})"
     print(f"motivnet export: onnx.checker passed; max |logit difference| torch vs onnxruntime, batch 1 and 3: {diff:.2e}{bound}",

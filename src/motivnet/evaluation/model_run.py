@@ -1,5 +1,7 @@
 """Run a MotivNet model over an ``EmotionDataset`` -> ``SystemOutputs``.
 
+The model is a MotivNet (float32) or any classifier from ``motivnet.backends`` (the CPU fast
+path: int8, bf16, torch.compile, onnxruntime), so each switch can be scored for accuracy.
 Images go through the dataset's own preprocessing (the model's ``Preprocessor``, no
 augmentation). An image that cannot be read is a failure of the system on that sample (scored
 as wrong), not a crash of the whole evaluation.
@@ -11,6 +13,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
+from ..backends import Classifier, TorchClassifier
 from ..data import EmotionDataset
 from ..labels import label_set
 from ..models import MotivNet
@@ -73,7 +76,7 @@ def _batches(
 
 @torch.inference_mode()
 def run_model(
-    model: MotivNet,
+    model: MotivNet | Classifier,
     dataset: EmotionDataset,
     system: str,
     dataset_name: str,
@@ -86,26 +89,28 @@ def run_model(
 ) -> SystemOutputs:
     """The model's log-probabilities (N, K) on every sample of ``dataset``.
 
+    ``model``: a MotivNet, run in float32 on ``device``, or a ready classifier from
+    ``motivnet.backends`` (``load_classifier``/``build_classifier``), which keeps its own device.
     ``tta_flip``: average the probabilities of each image and its horizontal mirror.
     ``present_only``: score on the classes the dataset holds (``present_classes``); False keeps
     its whole label set (one declared with ``labels=``).
     ``on_error(id, reason)`` is called per unreadable image; ``on_batch(k)`` after each batch.
     """
-    device = torch.device(device)
-    model = model.to(device).eval()
+    classifier: Classifier = TorchClassifier(model, device=device) if isinstance(model, MotivNet) else model
+    labels = tuple(classifier.config.labels)
     if present_only:
         dataset = present_classes(dataset)
-    dataset = dataset.with_transform(preprocessor=Preprocessor.from_config(model.config), augment=None)
-    n, k = len(dataset), len(model.labels)
+    dataset = dataset.with_transform(preprocessor=Preprocessor.from_config(classifier.config), augment=None)
+    n, k = len(dataset), len(labels)
     log_probs = torch.full((n, k), float("nan"))
     failed = torch.ones(n, dtype=torch.bool)
     for span, idx, images in _batches(dataset, batch_size, on_error):
         if images is not None:
-            images = images.to(device)
-            lp = model(images).float().log_softmax(-1)
+            # The classifier moves the batch to its device and returns float32 logits on the CPU.
+            lp = classifier(images).float().log_softmax(-1)
             if tta_flip:
                 # Mean of the two probability vectors, in log space: log((p + p') / 2).
-                lp = torch.logaddexp(lp, model(images.flip(-1)).float().log_softmax(-1)) - math.log(2.0)
+                lp = torch.logaddexp(lp, classifier(images.flip(-1)).float().log_softmax(-1)) - math.log(2.0)
             log_probs[idx] = lp.cpu()
             failed[idx] = False
         if on_batch:
@@ -113,7 +118,7 @@ def run_model(
     return SystemOutputs(
         system=system,
         dataset=dataset_name,
-        classes=tuple(model.labels),
+        classes=labels,
         dataset_classes=tuple(dataset.labels.classes),
         log_probs=log_probs,
         targets=torch.tensor(dataset.targets, dtype=torch.long),

@@ -18,10 +18,12 @@ COLUMNS = [
 ]
 
 
-def write_metrics_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
+def write_metrics_csv(
+    rows: Sequence[dict[str, Any]], path: str | os.PathLike, columns: Sequence[str] = COLUMNS
+) -> Path:
     """Rewrite the whole file from the run's history (atomic: a resume never duplicates rows)."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
+    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
     w.writeheader()
     for r in rows:
         w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})

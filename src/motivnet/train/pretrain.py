@@ -13,9 +13,7 @@ killed after a saved step resumes to the weights an uninterrupted run ends with.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import math
 import sys
 import time
@@ -34,6 +32,7 @@ from ..preprocess import SAPIENS_MEAN, SAPIENS_STD, Preprocessor
 from .encoder_io import ENCODER_DIR, save_encoder
 from .engine import step_seed
 from .mae import MAE, MAEDecoderConfig
+from .metrics import write_metrics_csv
 from .optim import no_weight_decay
 from .pretrain_data import ImageFiles, collate_images, find_images, pretrain_augment
 from .sampler import global_batches
@@ -281,7 +280,7 @@ class Pretrainer:
         }
         self.history.append(row)
         self.log(f"epoch {epoch + 1}/{self.cfg.epochs}: loss {row['loss']:.4f}, lr {row['lr']:.3g}, {row['images_per_s']} img/s")
-        _write_metrics(self.history, self.run_dir / "metrics.csv")
+        write_metrics_csv(self.history, self.run_dir / "metrics.csv", METRICS_COLUMNS)
         save_encoder(self.mae.encoder, self.run_dir / ENCODER_DIR, self._encoder_info(epoch + 1, row["loss"]))
         self._save_state(epoch + 1, 0)
 
@@ -298,17 +297,6 @@ class Pretrainer:
             },
             "resize": cfg.resize, "mean": list(SAPIENS_MEAN), "std": list(SAPIENS_STD),
         }
-
-
-def _write_metrics(rows: list[dict[str, Any]], path: Path) -> None:
-    """Rewrite the whole file from the history (a resumed run never duplicates rows)."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    text = buf.getvalue()
-    atomic_write(path, lambda p: Path(p).write_text(text, encoding="utf-8"))
 
 
 __all__ = ["PretrainConfig", "Pretrainer", "load_run_config", "lr_at", "pretrain"]

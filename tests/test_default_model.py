@@ -20,7 +20,9 @@ def test_default_model_is_small_and_records_its_recipe():
     assert record["command"].startswith("motivnet train")
     split = REPO / record["split_manifest"]
     assert hashlib.sha256(split.read_bytes()).hexdigest() == record["split_sha256"]
-    assert (REPO / record["config_file"]).is_file()
+    for stage in record["stages"]:  # every stage's command and resolved config is in the repo
+        assert stage["command"].startswith("motivnet train")
+        assert (REPO / stage["config_file"]).is_file()
 
 
 def test_predict_with_no_arguments_uses_the_default_model():

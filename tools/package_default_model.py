@@ -1,14 +1,19 @@
 """Package a training run's best checkpoint as motivnet's bundled default model.
 
-    python tools/package_default_model.py RUN_DIR --command "the exact motivnet train command"
+    python tools/package_default_model.py RUN_DIR --command "the exact motivnet train command" \
+        [--stage EARLIER_RUN_DIR "its command"]...
+
+``--stage`` names the earlier runs the final one started from (``model.init_from``), in order,
+so a model trained in several stages (e.g. across sessions) records every step.
 
 Writes, replacing the previous default:
   src/motivnet/weights/default/config.json, model.safetensors (float16 storage), training.json
-  experiments/default-model/config.yaml, split.json   (the resolved config and the split manifest)
+  experiments/default-model/stageN/config.yaml   (each stage's resolved config)
+  experiments/default-model/split.json            (the final run's split manifest)
 
-``training.json`` records where the model came from: the train command, the resolved config,
-the split manifest's sha256, the epoch chosen and its validation numbers from ``metrics.csv``.
-The weights are the only binary; everything needed to retrain them is text in the repo.
+``training.json`` records where the model came from: each stage's train command and resolved
+config, the split manifest's sha256, the epoch chosen and its validation numbers from
+``metrics.csv``. The weights are the only binary; everything needed to retrain them is text.
 """
 from __future__ import annotations
 
@@ -37,38 +42,56 @@ def best_epoch(metrics_csv: Path, metric: str) -> dict[str, str]:
     return max(rows, key=lambda r: float(r[metric]))
 
 
+def stage_record(index: int, run: Path, command: str) -> dict:
+    """Copy one run's resolved config into the records and describe it."""
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    folder = RECORDS / f"stage{index}"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run / "config.yaml", folder / "config.yaml")
+    return {
+        "stage": index,
+        "command": command,
+        "config_file": str((folder / "config.yaml").relative_to(REPO)),
+        "config": config,
+        "best_epoch": best_epoch(run / "metrics.csv", config.get("best_metric", "val_acc")),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--command", required=True, help="the exact command that trained the run")
+    ap.add_argument("--stage", nargs=2, action="append", default=[], metavar=("RUN_DIR", "COMMAND"),
+                    help="an earlier run this one started from, with its command (in order; repeatable)")
     args = ap.parse_args()
-    run = args.run_dir
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    best = best_epoch(run / "metrics.csv", config.get("best_metric", "val_acc"))
+    runs = [(Path(r), c) for r, c in args.stage] + [(args.run_dir, args.command)]
 
-    model = MotivNet.from_pretrained(run / "best")
+    if RECORDS.exists():
+        shutil.rmtree(RECORDS)  # the records describe the bundled model only
+    stages = [stage_record(i + 1, run, command) for i, (run, command) in enumerate(runs)]
+    final = args.run_dir
+    shutil.copyfile(final / "split.json", RECORDS / "split.json")
+
+    model = MotivNet.from_pretrained(final / "best")
     if DEST.exists():
         shutil.rmtree(DEST)
     model.save_pretrained(DEST, dtype=torch.float16)
 
-    RECORDS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run / "config.yaml", RECORDS / "config.yaml")
-    shutil.copyfile(run / "split.json", RECORDS / "split.json")
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     record = {
-        "command": args.command,
+        "command": stages[-1]["command"],
         "code_commit": commit,
-        "config": config,
-        "config_file": str((RECORDS / "config.yaml").relative_to(REPO)),
+        "stages": stages,
         "split_manifest": str((RECORDS / "split.json").relative_to(REPO)),
         "split_sha256": hashlib.sha256((RECORDS / "split.json").read_bytes()).hexdigest(),
-        "best_epoch": {k: v for k, v in best.items()},
+        "best_epoch": stages[-1]["best_epoch"],
         "storage": "float16 safetensors, loaded as float32",
         "data_terms": "trained on AffectNet-derived images (non-commercial research use only)",
     }
     (DEST / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     size = (DEST / "model.safetensors").stat().st_size / 2**20
-    print(f"wrote {DEST} ({size:.1f} MiB weights), epoch {best['epoch']} val_acc {best['val_acc']}")
+    best = stages[-1]["best_epoch"]
+    print(f"wrote {DEST} ({size:.1f} MiB weights), {len(stages)} stage(s), epoch {best['epoch']} val_acc {best['val_acc']}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ checks the importer against): mmpretrain-style ViT attention with an explicit so
 copied: the authors' key layout goes through the checkpoint importer's remap), as these variants:
 
     fp32       torch float32, SDPA attention (flash kernel on CPU)
-    bf16       torch under bfloat16 autocast (slower than fp32 on CPUs without native bf16)
+    bf16       predict's --bf16: a bfloat16 copy of the model (motivnet.backends.TorchClassifier),
+               slower than fp32 on CPUs without native bf16
+    bf16-compile   the same through torch.compile (predict's --bf16 --compile); compile time printed apart
+    bf16-autocast  float32 weights under bfloat16 autocast (every weight re-cast on every call)
     int8       torch dynamic int8 Linear layers (motivnet.backends.quantize_int8)
     onnx       onnxruntime float32: our model through motivnet.export.export_onnx
     onnx-int8  onnxruntime dynamic int8: that export through motivnet.export.quantize_onnx
@@ -53,7 +56,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from motivnet.backends import OnnxClassifier, cpu_has_native_bf16, quantize_int8
+from motivnet.backends import InferenceOptions, OnnxClassifier, TorchClassifier, cpu_has_native_bf16, quantize_int8
 from motivnet.checkpoints.layouts import remap
 from motivnet.export import export_onnx, quantize_onnx, sidecar
 from motivnet.flops import model_flops
@@ -63,7 +66,8 @@ from motivnet.perf import cpu_info, measured_peak_flops
 from motivnet.reference.authors import RefMotivNet as AuthorsModel
 
 #: Also the order they run in (see the module docstring).
-VARIANTS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
+VARIANTS = ("fp32", "bf16-autocast", "bf16", "bf16-compile", "int8", "onnx", "onnx-int8")
+TORCH_FLOAT_VARIANTS = ("fp32", "bf16-autocast", "bf16", "bf16-compile")
 ONNX_VARIANTS = ("onnx", "onnx-int8")
 
 
@@ -178,21 +182,32 @@ class Baseline:
 
 
 def torch_variant(name: str, model: MotivNet) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``model`` as variant fp32, bf16 or int8 (int8 quantises ``model`` itself: run it last)."""
+    """``model`` as a torch variant (int8 quantises ``model`` itself: run it last)."""
     if name == "fp32":
         return model
-    if name == "bf16":
+    if name == "bf16-autocast":
         def run(t: torch.Tensor) -> torch.Tensor:
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 return model(t)
         return run
+    if name in ("bf16", "bf16-compile"):  # a bf16 copy: the float32 model stays for later variants
+        return TorchClassifier(model, InferenceOptions(bf16=True, compile=name == "bf16-compile"))
     return quantize_int8(model, inplace=True)
 
 
 def time_torch(name: str, model: MotivNet, x: torch.Tensor, base: Baseline, iters: int) -> dict[str, Any]:
     start = new_step()
-    t, logits = run_once(torch_variant(name, model), x, iters)
-    return base.compare(name, t, logits, start)
+    fn = torch_variant(name, model)
+    extra: dict[str, Any] = {}
+    if name.endswith("compile"):  # the first call compiles: a one-off cost, timed apart
+        t = time.perf_counter()
+        with torch.inference_mode():
+            fn(x)
+        extra["compile_s"] = time.perf_counter() - t
+        print(f"ours {name}: first call (compiles) {extra['compile_s']:.1f} s", flush=True)
+    t, logits = run_once(fn, x, iters)
+    del fn
+    return {**base.compare(name, t, logits, start), **extra}
 
 
 def onnx_gib(path: Path) -> float:
@@ -278,7 +293,7 @@ def main() -> None:
 
     onnx_names = [v for v in variants if v in ONNX_VARIANTS]
     with tempfile.TemporaryDirectory(prefix="motivnet-paper-arch-") as tmp:
-        for name in [v for v in variants if v in ("fp32", "bf16")]:
+        for name in [v for v in variants if v in TORCH_FLOAT_VARIANTS]:
             result[f"ours_{name}"] = time_torch(name, ours, x, base, args.iters)
         if onnx_names:  # from the float32 model, so before int8 quantises it in place
             fp32_path, result["onnx_export"] = export_step(ours, Path(tmp))

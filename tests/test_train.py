@@ -241,3 +241,25 @@ def test_paper_style_tiny_encoder_lr_with_cache(faces, tmp_path):
     init = build_model(cfg.model).state_dict()
     assert all(torch.equal(w[k], init[k]) for k in init if k.startswith("encoder."))
     assert (tmp_path / "p" / "cache" / "val.safetensors").is_file()
+
+
+def test_init_from_at_a_larger_input_resizes_the_position_embedding(faces, tmp_path):
+    """Progressive resizing: model.init_from a 32x32 model with model.image_size 64x64 keeps
+    every weight but the position embedding, which is resized to the 4x4 patch grid."""
+    src = build_model(TrainConfig.from_dict(tiny_config(faces, tmp_path)).model).eval()
+    folder = src.save_pretrained(tmp_path / "small")
+    cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path, model__init_from=str(folder), model__image_size=[64, 64]))
+    big = build_model(cfg.model)
+    assert big.config.image_size == (64, 64) and big.config.encoder.grid == (4, 4)
+    assert big.encoder.pos_embed.shape == (1, 16, 32)
+    a, b = src.state_dict(), big.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        if k != "encoder.pos_embed":
+            torch.testing.assert_close(a[k], b[k], msg=k)
+    # A smooth embedding stays smooth: the 2x2 corners of the resized grid follow the source's.
+    corners = big.encoder.pos_embed.reshape(4, 4, 32)[[0, 0, 3, 3], [0, 3, 0, 3]]
+    src_grid = src.encoder.pos_embed.reshape(2, 2, 32)
+    assert torch.corrcoef(torch.stack([corners.flatten(), src_grid.flatten()]))[0, 1] > 0.9
+    big.eval()
+    assert big(torch.zeros(1, 3, 64, 64)).shape == (1, 4)

@@ -4,7 +4,10 @@
         [--stage EARLIER_RUN_DIR "its command"]...
 
 ``--stage`` names the earlier runs the final one started from (``model.init_from``), in order,
-so a model trained in several stages (e.g. across sessions) records every step.
+so a model trained in several stages (e.g. across sessions) records every step. When those runs'
+folders are gone (an earlier session trained them), ``--after-bundled`` keeps the stages that the
+bundled model's training.json already records, with their committed configs, and adds this run
+(which started from the bundled model) after them.
 
 Writes, replacing the previous default:
   src/motivnet/weights/default/config.json, model.safetensors (float16 storage), training.json
@@ -63,12 +66,23 @@ def main() -> None:
     ap.add_argument("--command", required=True, help="the exact command that trained the run")
     ap.add_argument("--stage", nargs=2, action="append", default=[], metavar=("RUN_DIR", "COMMAND"),
                     help="an earlier run this one started from, with its command (in order; repeatable)")
+    ap.add_argument("--after-bundled", action="store_true",
+                    help="keep the stages the bundled model records and add this run after them")
     args = ap.parse_args()
     runs = [(Path(r), c) for r, c in args.stage] + [(args.run_dir, args.command)]
 
-    if RECORDS.exists():
+    kept: list[dict] = []
+    if args.after_bundled:
+        kept = json.loads((DEST / "training.json").read_text())["stages"]
+        for st in kept:  # their config files stay; everything else is rewritten
+            if not (REPO / st["config_file"]).is_file():
+                raise SystemExit(f"{st['config_file']}: missing; it records stage {st['stage']}")
+        for old in RECORDS.iterdir():
+            if old.is_file():
+                old.unlink()
+    elif RECORDS.exists():
         shutil.rmtree(RECORDS)  # the records describe the bundled model only
-    stages = [stage_record(i + 1, run, command) for i, (run, command) in enumerate(runs)]
+    stages = kept + [stage_record(len(kept) + i + 1, run, command) for i, (run, command) in enumerate(runs)]
     final = args.run_dir
     shutil.copyfile(final / "split.json", RECORDS / "split.json")
 

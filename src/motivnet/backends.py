@@ -48,9 +48,11 @@ class Classifier(Protocol):
 class InferenceOptions:
     """The CPU fast path. Each option is independent; all off is the exact float32 model.
 
-    bf16: run matmuls/convolutions/attention in bfloat16 under autocast. Fast only on CPUs with
-        native bf16 (AVX512_BF16 or AMX, see :func:`cpu_has_native_bf16`); elsewhere oneDNN emulates
-        it and it is *slower* than float32 (a warning says so).
+    bf16: run a bfloat16 copy of the model (weights and activations; logits come back float32).
+        Fast only on CPUs with native bf16 (AVX512_BF16 or AMX, see :func:`cpu_has_native_bf16`);
+        elsewhere oneDNN emulates it and it is *slower* than float32 (a warning says so). Casting the
+        weights once measured faster than autocast, which re-casts every weight on every call
+        (Sapiens-1B at 1024x768: 35.4 s against 36.7 s, ``benchmarks/inference_paper_arch.py``).
     int8: replace every ``nn.Linear`` by a dynamically quantised int8 one (weights int8 per tensor,
         activations quantised per batch on the fly). Linear layers hold ~all of a ViT's FLOPs.
     compile: ``torch.compile`` the model (needs a C++ compiler; the first call takes a minute).
@@ -118,13 +120,26 @@ def quantize_int8(model: nn.Module, inplace: bool = False) -> nn.Module:
         return quantize_dynamic(target.float().eval(), {nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
 
 
+def bfloat16_copy(model: MotivNet) -> MotivNet:
+    """A bfloat16 copy of ``model`` that never holds a second float32 copy (built on the meta
+    device, then given the cast tensors): ~1.5x the float32 size at the peak, not 2.5x."""
+    from .models.motivnet import load_state_dict_strict
+
+    with torch.device("meta"):
+        half = MotivNet(model.config).to(torch.bfloat16)
+    state = {k: v.to(torch.bfloat16) for k, v in model.state_dict().items()}
+    load_state_dict_strict(half, state, source="bfloat16 copy", assign=True)
+    return half.eval()
+
+
 def attention_kernels(model: nn.Module, images: torch.Tensor) -> dict[str, int]:
     """Which aten attention kernels one forward pass runs (torch profiler), with call counts,
     e.g. ``{"aten::_scaled_dot_product_flash_attention_for_cpu": 13}``."""
     from torch.profiler import profile
 
+    dtype = next(model.parameters()).dtype  # a bf16 copy takes bf16 input
     with torch.inference_mode(), _quiet_stderr(), profile() as prof:
-        model(images)
+        model(images.to(dtype) if dtype.is_floating_point else images)
     return dict(Counter(e.name for e in prof.events() if "attention" in e.name and e.name.startswith("aten::_")))
 
 
@@ -166,6 +181,8 @@ class TorchClassifier:
         net: nn.Module = model.to(self.device).eval()
         if self.options.int8:
             net = quantize_int8(net)
+        elif self.options.bf16:
+            net = bfloat16_copy(net)
         self.model = net
         # dynamic=False: one static graph per batch size; symbolic-batch graphs measured 30x slower here.
         self._run = torch.compile(net, dynamic=False) if self.options.compile else net
@@ -177,13 +194,8 @@ class TorchClassifier:
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """images: (B, 3, H, W) float32 -> logits (B, K) float32 on the CPU."""
-        images = images.to(self.device)
-        if self.options.bf16:
-            with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                out = self._run(images)
-        else:
-            out = self._run(images)
-        return out.float().cpu()
+        images = images.to(self.device, torch.bfloat16 if self.options.bf16 else torch.float32)
+        return self._run(images).float().cpu()
 
 
 class OnnxClassifier:

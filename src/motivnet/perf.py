@@ -42,9 +42,10 @@ def time_calls(fn: Callable[[], object], warmup: int = 2, iters: int = 10) -> Ti
     return Timing(statistics.median(times), min(times), statistics.fmean(times), len(times))
 
 
-def measured_peak_flops(n: int = 2048, repeats: int = 5) -> float:
-    """FLOP/s of the best of ``repeats`` float32 (n x n) @ (n x n) matmuls (2 n^3 FLOPs each)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def measured_peak_flops(n: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of the best of ``repeats`` (n x n) @ (n x n) matmuls (2 n^3 FLOPs each) in ``dtype``
+    (bfloat16 for a bf16 model: on CPUs with AVX512_BF16 its peak is 2-3x float32's)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     with torch.inference_mode():
         a @ b  # first call: allocation, oneDNN/MKL dispatch
         best = min(_once(lambda: a @ b) for _ in range(repeats))

@@ -87,11 +87,14 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "torch":
         probe = torch.zeros(1, 3, h, w)
         report["attention_kernels"] = attention_kernels(classifier.model, probe)  # type: ignore[attr-defined]
-    peak = measured_peak_flops(args.peak_size)
+    # A bf16 model is measured against the bf16 matmul peak, everything else against float32's.
+    peak_dtype = torch.bfloat16 if options.bf16 and args.backend == "torch" else torch.float32
+    peak = measured_peak_flops(args.peak_size, dtype=peak_dtype)
     theory = theoretical_peak()
     report["peak_measured_flops"] = peak
     n = args.peak_size
-    report["peak_how"] = (f"best float32 {n}x{n} @ {n}x{n} matmul in torch, {torch.get_num_threads()} threads, "
+    dtype_name = str(peak_dtype).removeprefix("torch.")
+    report["peak_how"] = (f"best {dtype_name} {n}x{n} @ {n}x{n} matmul in torch, {torch.get_num_threads()} threads, "
                           "measured before and after the model runs")
     report["peak_theoretical_flops"], report["peak_theoretical_how"] = theory if theory else (None, None)
 
@@ -111,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             "timing": t.to_dict(),
         }
     # Peak again after the runs, keeping the best: another process may have held a core at first.
-    peak = max(peak, measured_peak_flops(args.peak_size))
+    peak = max(peak, measured_peak_flops(args.peak_size, dtype=peak_dtype))
     report["peak_measured_flops"] = peak
     for run in model_runs.values():
         run["fraction_of_measured_peak"] = run["gflops_per_s"] * 1e9 / peak

@@ -9,7 +9,7 @@ import torch
 
 from ..data import EmotionDataset, Split, build_augment, build_dataset, load_manifest, save_manifest, select
 from ..labels import LabelSet, label_set
-from ..models import MLDecoderConfig, MotivNet, MotivNetConfig, SapiensConfig, sapiens_config
+from ..models import MLDecoderConfig, MotivNet, MotivNetConfig, SapiensConfig, resize_pos_embed, sapiens_config
 from ..preprocess import Preprocessor
 from .config import DataConfig, ModelConfig, TrainConfig
 
@@ -20,7 +20,11 @@ def build_model(cfg: ModelConfig, log: Callable[[str], None] | None = None) -> M
     if cfg.init_from and cfg.init_encoder:
         raise ValueError("model.init_from and model.init_encoder exclude each other")
     if cfg.init_from:
-        return MotivNet.from_pretrained(cfg.init_from).train()
+        model = MotivNet.from_pretrained(cfg.init_from)
+        if cfg.image_size and tuple(cfg.image_size) != model.config.image_size:
+            model = with_image_size(model, tuple(cfg.image_size), log)
+        model.encoder.set_grad_checkpointing(cfg.grad_checkpointing)
+        return model.train()
     enc = SapiensConfig(**cfg.encoder_config) if cfg.encoder_config else sapiens_config(cfg.encoder)
     changes = {"drop_path_rate": cfg.drop_path_rate}
     if cfg.image_size:
@@ -39,6 +43,22 @@ def build_model(cfg: ModelConfig, log: Callable[[str], None] | None = None) -> M
         load_encoder_weights(model.encoder, cfg.init_encoder, log)
     model.encoder.set_grad_checkpointing(cfg.grad_checkpointing)
     return model
+
+
+def with_image_size(model: MotivNet, image_size: tuple[int, int], log: Callable[[str], None] | None = None) -> MotivNet:
+    """A copy of ``model`` for another input size (H, W): the same weights, the position
+    embedding resized bicubically to the new patch grid (progressive resizing: train on at a
+    higher resolution than the model started at)."""
+    enc = replace(model.config.encoder, image_size=image_size)
+    new = MotivNet(replace(model.config, encoder=enc))
+    state = model.state_dict()
+    old_grid = model.config.encoder.grid
+    state["encoder.pos_embed"] = resize_pos_embed(state["encoder.pos_embed"], old_grid, enc.grid)
+    new.load_state_dict(state)
+    if log:
+        log(f"init_from: input {model.config.image_size} -> {image_size}; position embedding resized from a "
+            f"{old_grid[0]}x{old_grid[1]} to a {enc.grid[0]}x{enc.grid[1]} patch grid (bicubic)")
+    return new
 
 
 @dataclass

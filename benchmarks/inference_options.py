@@ -7,7 +7,7 @@ alone (preprocessing done once up front, outside the timing):
     cp -r /work/runs/default-p16/best /tmp/p16     # training rewrites best/: use a copy
     nice -n 10 python benchmarks/inference_options.py --weights /tmp/p16 --limit 1000
 
-Variants: fp32 (torch, exact), bf16 (autocast), int8 (dynamic int8 Linear), compile
+Variants: fp32 (torch, exact), bf16 (a bfloat16 copy of the model), int8 (dynamic int8 Linear), compile
 (torch.compile), onnx (onnxruntime float32), onnx-int8 (onnxruntime dynamic int8).
 Accuracy is over each dataset's own classes: logits of model classes the dataset lacks
 (FER2013 has no contempt) are ignored.

@@ -4,7 +4,7 @@ Two backends share one small interface (``config`` + ``__call__``), so the recog
 benchmark and evaluation do not care which one runs:
 
 * :class:`TorchClassifier` runs a :class:`~motivnet.models.MotivNet`, optionally through the CPU
-  fast path of :class:`InferenceOptions`: bfloat16 autocast, dynamic int8 Linear layers,
+  fast path of :class:`InferenceOptions`: a bfloat16 copy of the model, dynamic int8 Linear layers,
   ``torch.compile``. Attention always goes through ``scaled_dot_product_attention``, which on a
   CPU dispatches to the fused flash kernel (``aten::_scaled_dot_product_flash_attention_for_cpu``)
   in the encoder and in the decoder alike; :func:`attention_kernels` shows it.
@@ -53,8 +53,8 @@ class InferenceOptions:
         elsewhere oneDNN emulates it and it is *slower* than float32 (a warning says so). Casting the
         weights once measured faster than autocast, which re-casts every weight on every call
         (Sapiens-1B at 1024x768: 35.4 s against 36.7 s, ``benchmarks/inference_paper_arch.py``).
-    int8: replace every ``nn.Linear`` by a dynamically quantised int8 one (weights int8 per tensor,
-        activations quantised per batch on the fly). Linear layers hold ~all of a ViT's FLOPs.
+    int8: replace every ``nn.Linear`` by a dynamically quantised int8 one (weights int8 per output
+        channel, activations quantised per batch on the fly). Linear layers hold ~all of a ViT's FLOPs.
     compile: ``torch.compile`` the model (needs a C++ compiler; the first call takes a minute).
     threads: ``torch.set_num_threads`` / onnxruntime intra-op threads; None leaves the default.
     """
@@ -167,14 +167,14 @@ class TorchClassifier:
         if self.options.threads:
             torch.set_num_threads(self.options.threads)
         if self.options.int8 and self.options.bf16:
-            # Dynamic int8 kernels take float32 activations only; bf16 autocast would feed them bf16.
+            # Dynamic int8 kernels take float32 activations only; a bf16 model would feed them bf16.
             raise ValueError("int8 and bf16 cannot be combined: the int8 Linear kernels take float32 inputs")
         if self.options.int8 and self.device.type != "cpu":
             raise ValueError("int8 dynamic quantisation runs on the CPU only")
         if self.options.bf16 and self.device.type == "cpu" and not cpu_has_native_bf16():
             warnings.warn(
                 f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bfloat16 (no AVX512_BF16/AMX): "
-                "bf16 autocast is emulated and slower than float32",
+                "bf16 is emulated and slower than float32",
                 RuntimeWarning,
                 stacklevel=2,
             )

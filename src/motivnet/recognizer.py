@@ -197,9 +197,9 @@ def load(
     reads, or (``backend="onnx"``) an ``.onnx`` file from ``motivnet export`` (None: the bundled
     default model). ``detector=None`` classifies whole images (pre-cropped faces).
 
-    CPU fast path (see ``motivnet.backends.InferenceOptions``): ``bf16`` autocast (fast only on CPUs
-    with native bf16), ``int8`` dynamic quantisation of the Linear layers, ``compile`` with
-    torch.compile (torch backend), ``threads``. ``backend="onnx"`` runs on onnxruntime."""
+    CPU fast path (see ``motivnet.backends.InferenceOptions``): ``bf16``, a bfloat16 copy of the
+    model (fast only on CPUs with native bf16), ``int8`` dynamic quantisation of the Linear layers,
+    ``compile`` with torch.compile (torch backend), ``threads``. ``backend="onnx"`` runs on onnxruntime."""
     options = InferenceOptions(bf16=bf16, int8=int8, compile=compile, threads=threads)
     classifier = load_classifier(weights, backend, options, device)
     return EmotionRecognizer(classifier, detector=detector, device=device, **kwargs)  # type: ignore[arg-type]

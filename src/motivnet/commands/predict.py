@@ -62,7 +62,7 @@ def add_fast_path_options(p: argparse.ArgumentParser) -> None:
     """--backend and the CPU fast-path switches, shared by predict and benchmark."""
     g = p.add_argument_group("inference backend and CPU fast path")
     g.add_argument("--backend", choices=BACKENDS, default="torch", help="run the classifier with torch or onnxruntime (default: %(default)s)")
-    g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast only on CPUs with AVX512_BF16/AMX; torch backend)")
+    g.add_argument("--bf16", action="store_true", help="run a bfloat16 copy of the model (fast only on CPUs with AVX512_BF16/AMX; torch backend)")
     g.add_argument("--int8", action="store_true", help="dynamic int8 quantisation of the Linear (torch) or MatMul (onnx) layers")
     g.add_argument("--compile", action="store_true", help="torch.compile the model (first batch takes about a minute; torch backend)")
     g.add_argument("--threads", type=int, metavar="N", help="compute threads (default: torch's / onnxruntime's own)")

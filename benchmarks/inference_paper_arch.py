@@ -206,7 +206,6 @@ def time_torch(name: str, model: MotivNet, x: torch.Tensor, base: Baseline, iter
         extra["compile_s"] = time.perf_counter() - t
         print(f"ours {name}: first call (compiles) {extra['compile_s']:.1f} s", flush=True)
     t, logits = run_once(fn, x, iters)
-    del fn
     return {**base.compare(name, t, logits, start), **extra}
 
 

@@ -28,7 +28,7 @@ from typing import Iterator, Protocol
 import torch
 from torch import nn
 
-from .models import MotivNet, MotivNetConfig
+from .models import MotivNet, MotivNetConfig, load_state_dict_strict
 
 BACKENDS = ("torch", "onnx")
 ONNX_NAME = "model.onnx"  # inside a model folder, used by backend="onnx" when present and fresh
@@ -123,8 +123,6 @@ def quantize_int8(model: nn.Module, inplace: bool = False) -> nn.Module:
 def bfloat16_copy(model: MotivNet) -> MotivNet:
     """A bfloat16 copy of ``model`` that never holds a second float32 copy (built on the meta
     device, then given the cast tensors): ~1.5x the float32 size at the peak, not 2.5x."""
-    from .models.motivnet import load_state_dict_strict
-
     with torch.device("meta"):
         half = MotivNet(model.config).to(torch.bfloat16)
     state = {k: v.to(torch.bfloat16) for k, v in model.state_dict().items()}
@@ -139,7 +137,7 @@ def attention_kernels(model: nn.Module, images: torch.Tensor) -> dict[str, int]:
 
     dtype = next(model.parameters()).dtype  # a bf16 copy takes bf16 input
     with torch.inference_mode(), _quiet_stderr(), profile() as prof:
-        model(images.to(dtype) if dtype.is_floating_point else images)
+        model(images.to(dtype))
     return dict(Counter(e.name for e in prof.events() if "attention" in e.name and e.name.startswith("aten::_")))
 
 

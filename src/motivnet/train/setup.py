@@ -15,16 +15,22 @@ from .config import DataConfig, ModelConfig, TrainConfig
 
 
 def build_model(cfg: ModelConfig, log: Callable[[str], None] | None = None) -> MotivNet:
-    """A fresh MotivNet (seed the RNG first for a reproducible init), or ``init_from``; with
-    ``init_encoder`` the encoder then takes pretrained weights (``encoder_io.load_encoder_weights``)."""
+    """A fresh MotivNet (seed the RNG first for a reproducible init), or ``init_from`` (at
+    ``image_size`` when given); with ``init_encoder`` the encoder then takes pretrained weights
+    (``encoder_io.load_encoder_weights``). The model is returned in training mode."""
     if cfg.init_from and cfg.init_encoder:
         raise ValueError("model.init_from and model.init_encoder exclude each other")
     if cfg.init_from:
-        model = MotivNet.from_pretrained(cfg.init_from)
+        model = MotivNet.from_pretrained(cfg.init_from).train()
         if cfg.image_size and tuple(cfg.image_size) != model.config.image_size:
             model = with_image_size(model, tuple(cfg.image_size), log)
-        model.encoder.set_grad_checkpointing(cfg.grad_checkpointing)
-        return model.train()
+    else:
+        model = _fresh_model(cfg, log)
+    model.encoder.set_grad_checkpointing(cfg.grad_checkpointing)
+    return model
+
+
+def _fresh_model(cfg: ModelConfig, log: Callable[[str], None] | None) -> MotivNet:
     enc = SapiensConfig(**cfg.encoder_config) if cfg.encoder_config else sapiens_config(cfg.encoder)
     changes = {"drop_path_rate": cfg.drop_path_rate}
     if cfg.image_size:
@@ -41,7 +47,6 @@ def build_model(cfg: ModelConfig, log: Callable[[str], None] | None = None) -> M
         from .encoder_io import load_encoder_weights
 
         load_encoder_weights(model.encoder, cfg.init_encoder, log)
-    model.encoder.set_grad_checkpointing(cfg.grad_checkpointing)
     return model
 
 

@@ -256,6 +256,19 @@ def test_augment_rotate_and_low_resolution():
     assert not np.array_equal(tilted[0], tilted[1])  # the angle is drawn per sample
 
 
+def test_augment_zoom_out_pads_with_edges():
+    img = np.zeros((40, 40, 3), np.uint8)
+    img[:, :20] = 200  # left half light, right half dark
+    zoom = build_augment({"crop": 0, "hflip": 0, "brightness": 0, "contrast": 0, "saturation": 0,
+                          "zoom_out": 1.0, "zoom_out_scale": (1.5, 1.5)})
+    out = zoom(img, torch.Generator().manual_seed(0))
+    assert out.shape == (60, 60, 3)
+    assert np.array_equal(out[10:50, 10:50], img)  # the original sits in the middle, untouched
+    assert (out[:, :10] == 200).all() and (out[:, 50:] == 0).all()  # each side repeats its edge
+    off = build_augment({"crop": 0, "hflip": 0, "brightness": 0, "contrast": 0, "saturation": 0})
+    assert off(img, torch.Generator().manual_seed(0)).shape == img.shape
+
+
 def test_new_augment_options_keep_old_samples():
     # Options added later draw after the original ones: turning one on does not move the crop,
     # flip or jitter an old config draws for the same (seed, epoch, index).
@@ -266,6 +279,8 @@ def test_new_augment_options_keep_old_samples():
         a = build_augment(old)(img, torch.Generator().manual_seed(seed))
         b = build_augment({**old, "rotate": 1e-3})(img, torch.Generator().manual_seed(seed))
         assert a.shape == b.shape
+        c = build_augment({**old, "zoom_out": 1.0, "zoom_out_scale": (1.0, 1.0)})(img, torch.Generator().manual_seed(seed))
+        assert np.array_equal(a, c)  # a zoom-out of 1 adds nothing and moves no other draw
         assert np.abs(a.astype(int) - b.astype(int)).mean() < 1.0  # a 0.001-degree turn, same window
 
 

@@ -80,6 +80,17 @@ def rotate(rgb: np.ndarray, degrees: float) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).rotate(degrees, resample=Image.BILINEAR, fillcolor=fill))
 
 
+def zoom_out(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """Pad every side with its edge pixels so the image becomes ``factor`` x as wide and tall: a
+    face framed tighter than AffectNet's (FER2013's crops, a detector's tight box) then trains at
+    AffectNet's framing. Edge padding, not a flat colour, so no border line marks the pad."""
+    h, w = rgb.shape[:2]
+    py, px = int(round(h * (factor - 1) / 2)), int(round(w * (factor - 1) / 2))
+    if py == 0 and px == 0:
+        return rgb
+    return np.pad(rgb, ((py, py), (px, px), (0, 0)), mode="edge")
+
+
 @dataclass
 class AugmentConfig:
     """Mild face augmentations; set a probability or strength to 0 to turn one off."""
@@ -95,6 +106,8 @@ class AugmentConfig:
     rotate: float = 0.0  # max degrees either way
     lowres: float = 0.0  # probability of a low-resolution round trip
     lowres_side: tuple[int, int] = (16, 48)  # its range of sizes (longer side, pixels)
+    zoom_out: float = 0.0  # probability of padding the image out (a looser framing)
+    zoom_out_scale: tuple[float, float] = (1.0, 1.3)  # its range of size factors (per side)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "AugmentConfig":
@@ -107,7 +120,8 @@ class AugmentConfig:
 
 
 class Augmenter:
-    """``augment(rgb, generator) -> rgb``: crop, flip, jitter, greyscale, rotate, low resolution."""
+    """``augment(rgb, generator) -> rgb``: crop, flip, jitter, greyscale, rotate, low resolution,
+    zoom-out."""
 
     def __init__(self, config: AugmentConfig | None = None) -> None:
         self.config = config or AugmentConfig()
@@ -131,6 +145,10 @@ class Augmenter:
         if extra[1] < c.lowres:
             lo, hi = c.lowres_side
             rgb = low_resolution(rgb, lo + int(extra[2] * (hi - lo + 1)))
+        later = torch.rand(2, generator=g).tolist()
+        if later[0] < c.zoom_out:
+            lo, hi = c.zoom_out_scale
+            rgb = zoom_out(rgb, lo + later[1] * (hi - lo))
         return rgb
 
     def __repr__(self) -> str:
@@ -150,4 +168,4 @@ def build_augment(spec: Any) -> Augmenter | None:
     raise TypeError(f"augment must be a bool or a mapping of options, not {type(spec).__name__}")
 
 
-__all__ = ["AugmentConfig", "Augmenter", "build_augment", "colour_jitter", "greyscale", "hflip", "low_resolution", "random_resized_crop", "rotate"]
+__all__ = ["AugmentConfig", "Augmenter", "build_augment", "colour_jitter", "greyscale", "hflip", "low_resolution", "random_resized_crop", "rotate", "zoom_out"]

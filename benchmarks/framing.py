@@ -22,8 +22,7 @@ import numpy as np
 from PIL import Image
 
 from motivnet.data.augment import zoom_out
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+from motivnet.sources import IMAGE_SUFFIXES
 
 
 def padded_copy(src: Path, dst: Path, pad: float) -> int:

@@ -107,7 +107,7 @@ class AugmentConfig:
     lowres: float = 0.0  # probability of a low-resolution round trip
     lowres_side: tuple[int, int] = (16, 48)  # its range of sizes (longer side, pixels)
     zoom_out: float = 0.0  # probability of padding the image out (a looser framing)
-    zoom_out_scale: tuple[float, float] = (1.0, 1.3)  # its range of size factors (per side)
+    zoom_out_scale: tuple[float, float] = (1.0, 1.3)  # its range of factors (padded size / original)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "AugmentConfig":

@@ -269,6 +269,23 @@ def test_augment_zoom_out_pads_with_edges():
     assert off(img, torch.Generator().manual_seed(0)).shape == img.shape
 
 
+def test_augment_zoom_in_crops_near_the_centre():
+    img = np.arange(100 * 100 * 3, dtype=np.int64).reshape(100, 100, 3) % 251
+    img = img.astype(np.uint8)
+    plain = {"crop": 0, "hflip": 0, "brightness": 0, "contrast": 0, "saturation": 0}
+    centred = build_augment({**plain, "zoom_in": 1.0, "zoom_in_scale": (0.6, 0.6)})
+    for seed in range(5):
+        out = centred(img, torch.Generator().manual_seed(seed))
+        assert out.shape == (60, 60, 3)
+        # the shift is at most half the free margin (20 px a side), so the centre stays inside
+        ys, xs = np.nonzero((img[..., 0] == out[0, 0, 0]) & (img[..., 1] == out[0, 0, 1]))
+        assert any(10 <= y <= 30 and 10 <= x <= 30 and np.array_equal(img[y:y + 60, x:x + 60], out)
+                   for y, x in zip(ys, xs))
+    from motivnet.data.augment import zoom_in
+    assert np.array_equal(zoom_in(img, 0.6), img[20:80, 20:80])  # no shift: the exact centre
+    assert np.array_equal(zoom_in(img, 0.6, 1.0, -1.0), img[10:70, 30:90])  # shifted by half the margin
+
+
 def test_new_augment_options_keep_old_samples():
     # Options added later draw after the original ones: turning one on does not move the crop,
     # flip or jitter an old config draws for the same (seed, epoch, index).
@@ -281,6 +298,8 @@ def test_new_augment_options_keep_old_samples():
         assert a.shape == b.shape
         c = build_augment({**old, "zoom_out": 1.0, "zoom_out_scale": (1.0, 1.0)})(img, torch.Generator().manual_seed(seed))
         assert np.array_equal(a, c)  # a zoom-out of 1 adds nothing and moves no other draw
+        d = build_augment({**old, "zoom_in": 1.0, "zoom_in_scale": (1.0, 1.0)})(img, torch.Generator().manual_seed(seed))
+        assert np.array_equal(a, d)  # nor does a zoom-in to the whole image
         assert np.abs(a.astype(int) - b.astype(int)).mean() < 1.0  # a 0.001-degree turn, same window
 
 

@@ -91,6 +91,18 @@ def zoom_out(rgb: np.ndarray, factor: float) -> np.ndarray:
     return np.pad(rgb, ((py, py), (px, px), (0, 0)), mode="edge")
 
 
+def zoom_in(rgb: np.ndarray, side: float, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+    """Crop a window ``side`` x as wide and tall as the image, centred but for a shift of
+    ``dx``/``dy`` (each in [-1, 1]) times half the free margin: AffectNet's framing turned into the
+    tight, forehead-and-chin-cut crops of FER2013 or a detector's tight box. Unlike
+    ``random_resized_crop`` the face stays near the middle."""
+    h, w = rgb.shape[:2]
+    cw, ch = max(1, min(w, int(round(w * side)))), max(1, min(h, int(round(h * side))))
+    x = int(round((w - cw) / 2 * (1 + 0.5 * dx)))
+    y = int(round((h - ch) / 2 * (1 + 0.5 * dy)))
+    return np.ascontiguousarray(rgb[y : y + ch, x : x + cw])
+
+
 @dataclass
 class AugmentConfig:
     """Mild face augmentations; set a probability or strength to 0 to turn one off."""
@@ -108,6 +120,8 @@ class AugmentConfig:
     lowres_side: tuple[int, int] = (16, 48)  # its range of sizes (longer side, pixels)
     zoom_out: float = 0.0  # probability of padding the image out (a looser framing)
     zoom_out_scale: tuple[float, float] = (1.0, 1.3)  # its range of factors (padded size / original)
+    zoom_in: float = 0.0  # probability of a centred crop (a tighter framing)
+    zoom_in_scale: tuple[float, float] = (0.6, 0.9)  # its range of sides (crop side / original)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "AugmentConfig":
@@ -121,7 +135,7 @@ class AugmentConfig:
 
 class Augmenter:
     """``augment(rgb, generator) -> rgb``: crop, flip, jitter, greyscale, rotate, low resolution,
-    zoom-out."""
+    zoom-out, zoom-in."""
 
     def __init__(self, config: AugmentConfig | None = None) -> None:
         self.config = config or AugmentConfig()
@@ -149,6 +163,10 @@ class Augmenter:
         if later[0] < c.zoom_out:
             lo, hi = c.zoom_out_scale
             rgb = zoom_out(rgb, lo + later[1] * (hi - lo))
+        tight = torch.rand(4, generator=g).tolist()
+        if tight[0] < c.zoom_in:
+            lo, hi = c.zoom_in_scale
+            rgb = zoom_in(rgb, lo + tight[1] * (hi - lo), 2 * tight[2] - 1, 2 * tight[3] - 1)
         return rgb
 
     def __repr__(self) -> str:
@@ -168,4 +186,4 @@ def build_augment(spec: Any) -> Augmenter | None:
     raise TypeError(f"augment must be a bool or a mapping of options, not {type(spec).__name__}")
 
 
-__all__ = ["AugmentConfig", "Augmenter", "build_augment", "colour_jitter", "greyscale", "hflip", "low_resolution", "random_resized_crop", "rotate", "zoom_out"]
+__all__ = ["AugmentConfig", "Augmenter", "build_augment", "colour_jitter", "greyscale", "hflip", "low_resolution", "random_resized_crop", "rotate", "zoom_in", "zoom_out"]

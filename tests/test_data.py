@@ -63,6 +63,16 @@ def test_folders_aliases_tensors_and_labels(tmp_path):
     assert [ds7.labels.classes[t] for t in ds7.targets].count("happy") == 3
 
 
+def test_folders_accept_every_image_type_predict_accepts(tmp_path):
+    # One list of image suffixes for the package: a grey .pgm (or a .jfif) predict reads also trains.
+    root = make_folders(tmp_path / "f", {"happy": 1})
+    Image.new("L", (48, 48), 120).save(root / "happy" / "grey.pgm")
+    write_image(root / "sad" / "a.jfif", fmt="JPEG")
+    ds = open_dataset(root, preprocessor=PRE)
+    assert sorted(ds.meta(i)["id"] for i in range(len(ds))) == ["happy/000.png", "happy/grey.pgm", "sad/a.jfif"]
+    assert ds[1][0].shape == (3, 32, 32)  # the grey file decodes to three channels
+
+
 def test_folders_unknown_label_and_non_image(tmp_path):
     root = make_folders(tmp_path / "f", {"happy": 2, "sad": 1})
     write_image(root / "bored" / "x.png")

@@ -6,9 +6,11 @@ from collections import Counter
 from typing import Any, Mapping
 
 from ..labels import LabelSet, canonical
+from ..sources import IMAGE_SUFFIXES
 from .dataset import Record
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+# The files a dataset folder may hold are the ones predict accepts: one list for the package.
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 
 
 class RecordBuilder:

@@ -263,3 +263,52 @@ def test_init_from_at_a_larger_input_resizes_the_position_embedding(faces, tmp_p
     assert torch.corrcoef(torch.stack([corners.flatten(), src_grid.flatten()]))[0, 1] > 0.9
     big.eval()
     assert big(torch.zeros(1, 3, 64, 64)).shape == (1, 4)
+
+
+def test_source_balance_weights_make_class_and_source_independent():
+    from motivnet.train.setup import balance_weights, sample_sources
+
+    ids = ["happy/ffhq_1.jpg", "happy/ffhq_2.jpg", "happy/ffhq_3.jpg", "happy/img4.jpg",
+           "sad/ffhq_5.jpg", "sad/img6.jpg", "sad/img7.jpg", "sad/img8.jpg"]
+    sources = sample_sources(ids, r"^[^/]+/(ffhq)_")
+    assert sources == ["ffhq"] * 3 + ["other", "ffhq"] + ["other"] * 3
+    targets = [0, 0, 0, 0, 1, 1, 1, 1]  # happy is mostly ffhq: the source predicts the class
+    w, group = balance_weights(targets, sources)
+    assert group[(0, "ffhq")] == pytest.approx(0.5 * 0.5 / (3 / 8)) and w.sum() == pytest.approx(len(ids))
+    joint = {k: sum(wi for wi, t, s in zip(w.tolist(), targets, sources) if (t, s) == k) / w.sum() for k in group}
+    assert all(v == pytest.approx(0.25) for v in joint.values())  # P(c, s) = P(c) P(s) once weighted
+
+
+def test_weighted_epoch_order_is_seeded_and_follows_weights():
+    from motivnet.train.sampler import epoch_order, rank_batches
+
+    w = torch.tensor([0.0, 1.0, 3.0, 0.0])
+    a = epoch_order(4000, 1, 0, weights=w.repeat(1000))
+    assert a == epoch_order(4000, 1, 0, weights=w.repeat(1000)) and a != epoch_order(4000, 1, 1, weights=w.repeat(1000))
+    kinds = np.bincount(np.array(a) % 4, minlength=4)
+    assert kinds[0] == kinds[3] == 0 and 2.6 < kinds[2] / kinds[1] < 3.4
+    # two ranks still split one global batch between them
+    one = rank_batches(8, 4, 0, 1, 5, 2, weights=w.repeat(2))
+    two = [rank_batches(8, 2, r, 2, 5, 2, weights=w.repeat(2)) for r in (0, 1)]
+    assert one[0] == two[0][0] + two[1][0]
+
+
+def test_train_with_source_balance_resumes_exactly(faces, tmp_path, capsys):
+    mixed = tmp_path / "mixed"
+    for c in CLASSES:
+        (mixed / c).mkdir(parents=True)
+        for i, f in enumerate(sorted((faces / c).iterdir())):
+            # one class mostly from the "ffhq" source, the others mostly not
+            name = f"ffhq_{f.name}" if (c == "happy") == (i < 8) else f.name
+            (mixed / c / name).write_bytes(f.read_bytes())
+    base = dict(epochs=2, save_every_steps=1, data__source_pattern=r"^[^/]+/(ffhq)_", data__balance="source",
+                data__samples_per_class=None)
+    full = train(TrainConfig.from_dict(tiny_config(mixed, tmp_path / "full", **base)))
+    assert "balance source: draw weights per class/source: anger/ffhq" in capsys.readouterr().err
+    cfg = TrainConfig.from_dict(tiny_config(mixed, tmp_path / "cut", **base))
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, on_step=_kill_at(6))
+    resumed = train(cfg, resume=True)
+    assert_same_weights(full.parent / "last", resumed.parent / "last")
+    with pytest.raises(ValueError, match="source_pattern"):
+        train(TrainConfig.from_dict(tiny_config(mixed, tmp_path / "bad", data__balance="source")))

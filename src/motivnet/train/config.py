@@ -52,6 +52,12 @@ class DataConfig:
     manifest: str | None = None  # reuse a saved split (split.json) instead of sampling
     skip_bad: bool = False
     augment: Any = True  # False, True (defaults) or AugmentConfig fields
+    # Mixed-source data: a regex searched in each file's id; its first group (or the whole match)
+    # names the file's source, "other" when it does not match (affectnet96: "^[^/]+/(ffhq)_").
+    source_pattern: str | None = None
+    # "source": draw training samples (with replacement) weighted P(class) P(source) / P(class,
+    # source), so every source has the same class mix and the source cannot predict the class.
+    balance: str | None = None
     num_workers: int = 0
 
 

@@ -238,7 +238,8 @@ class Trainer:
     # -- loop -----------------------------------------------------------------------------
     def _batches(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         cfg, ctx = self.cfg, self.ctx
-        idx = rank_batches(len(self.data.train), cfg.batch_size, ctx.rank, ctx.world_size, cfg.seed, epoch, start)
+        idx = rank_batches(len(self.data.train), cfg.batch_size, ctx.rank, ctx.world_size, cfg.seed, epoch, start,
+                           weights=self.data.train_weights)
         if self.use_cache:
             feats, labels = self.features["train"], torch.tensor(self.data.train.targets)
             for b in idx:

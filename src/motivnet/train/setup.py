@@ -1,6 +1,8 @@
 """Build the model and the train/val/test datasets a TrainConfig describes."""
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -73,6 +75,7 @@ class Data:
     test: EmotionDataset | None
     split: Split | None
     notes: list[str]
+    train_weights: torch.Tensor | None = None  # (len(train),) draw weights, None: a plain shuffle
 
 
 def build_data(config: TrainConfig, model: MotivNet, run_dir: Path, resume_split: bool) -> Data:
@@ -112,11 +115,51 @@ def build_data(config: TrainConfig, model: MotivNet, run_dir: Path, resume_split
     train = train.with_transform(augment=augment, seed=config.seed)
     notes.append(f"selected: train {len(train)}, val {len(val)}" + (f", test {len(test)}" if test else "")
                  + (f" (n={split.n} per class, seed {split.seed})" if split.n else ""))
-    return Data(train, val, test, split, notes)
+    weights, note = train_sample_weights(dc, train)
+    if note:
+        notes.append(note)
+    return Data(train, val, test, split, notes, weights)
 
 
 def save_split(split: Split, run_dir: Path) -> None:
     save_manifest(split, run_dir / "split.json")
+
+
+def sample_sources(ids: list[str], pattern: str) -> list[str]:
+    """The source of every id: the regex's first group (or whole match), "other" if none."""
+    rx = re.compile(pattern)
+    out = []
+    for i in ids:
+        m = rx.search(i)
+        out.append("other" if m is None else (m.group(1) if rx.groups else m.group(0)))
+    return out
+
+
+def balance_weights(targets: list[int], sources: list[str]) -> tuple[torch.Tensor, dict[tuple[int, str], float]]:
+    """(N,) weights P(c) P(s) / P(c, s) for each sample's class c and source s: drawn in
+    proportion to them, class and source are independent and each keeps its overall frequency.
+    Also returns the weight of each (class, source) group."""
+    n = len(targets)
+    pc, ps, pcs = Counter(targets), Counter(sources), Counter(zip(targets, sources))
+    group = {k: (pc[k[0]] / n) * (ps[k[1]] / n) / (v / n) for k, v in pcs.items()}
+    return torch.tensor([group[k] for k in zip(targets, sources)], dtype=torch.float64), group
+
+
+def train_sample_weights(dc: DataConfig, train: EmotionDataset) -> tuple[torch.Tensor | None, str | None]:
+    """The draw weights ``data.balance`` asks for, and a one-line note of them (or None, None)."""
+    if dc.balance is None:
+        return None, None
+    if dc.balance != "source":
+        raise ValueError(f"data.balance must be null or 'source', not {dc.balance!r}")
+    if not dc.source_pattern:
+        raise ValueError("data.balance: source needs data.source_pattern (a regex naming each file's source)")
+    sources = sample_sources(train.ids, dc.source_pattern)
+    if len(set(sources)) < 2:
+        raise ValueError(f"data.source_pattern {dc.source_pattern!r} finds one source ({sources[0]!r}) in the train set: nothing to balance")
+    weights, group = balance_weights(train.targets, sources)
+    names = train.labels.classes
+    parts = ", ".join(f"{names[c]}/{s} {w:.2f}" for (c, s), w in sorted(group.items()))
+    return weights, f"balance source: draw weights per class/source: {parts}"
 
 
 def class_weights(spec, train: EmotionDataset, labels: LabelSet) -> torch.Tensor | None:
@@ -132,4 +175,4 @@ def class_weights(spec, train: EmotionDataset, labels: LabelSet) -> torch.Tensor
     return w
 
 
-__all__ = ["Data", "build_data", "build_model", "class_weights", "save_split"]
+__all__ = ["Data", "balance_weights", "build_data", "build_model", "class_weights", "sample_sources", "save_split", "train_sample_weights"]

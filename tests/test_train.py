@@ -302,9 +302,13 @@ def test_train_with_source_balance_resumes_exactly(faces, tmp_path, capsys):
             name = f"ffhq_{f.name}" if (c == "happy") == (i < 8) else f.name
             (mixed / c / name).write_bytes(f.read_bytes())
     base = dict(epochs=2, save_every_steps=1, data__source_pattern=r"^[^/]+/(ffhq)_", data__balance="source",
-                data__samples_per_class=None)
+                data__samples_per_class=None, best_metric="val_acc_balanced")
     full = train(TrainConfig.from_dict(tiny_config(mixed, tmp_path / "full", **base)))
     assert "balance source: draw weights per class/source: anger/ffhq" in capsys.readouterr().err
+    rows = list(csv.DictReader(open(tmp_path / "full" / "metrics.csv")))
+    assert all(0.0 <= float(r["val_acc_balanced"]) <= 1.0 for r in rows)
+    best = max(float(r["val_acc_balanced"]) for r in rows)
+    assert load_state(tmp_path / "full")["best"] == pytest.approx(best, abs=1e-6)  # chosen by it
     cfg = TrainConfig.from_dict(tiny_config(mixed, tmp_path / "cut", **base))
     with pytest.raises(KeyboardInterrupt):
         train(cfg, on_step=_kill_at(6))

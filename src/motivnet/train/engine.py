@@ -368,14 +368,21 @@ class Trainer:
         row: dict[str, Any] = {"epoch": epoch + 1, "step": self.step, **group_lrs(self.optimizer)}
         row.update({f"train_{k}": v for k, v in tr.items()})
         row.update({f"val_{k}": v for k, v in va.items()})
+        balanced = ""
+        if self.data.val_weights is not None:  # as if every source had the same class mix
+            w = self.data.val_weights
+            row["val_acc_balanced"] = float((w * (vl.argmax(1) == vt).double()).sum() / w.sum())
+            balanced = f" balanced {row['val_acc_balanced']:.4f}"
         row.update({"seconds": round(seconds, 2), "images_per_s": round(images / max(seconds, 1e-9), 2)})
         self.history.append(row)
         self.log(
             f"epoch {epoch + 1}: train loss {tr['loss']:.4f} acc {tr['acc']:.4f} | val loss {va['loss']:.4f} "
-            f"acc {va['acc']:.4f} auroc {va['auroc']:.4f} f1 {va['f1']:.4f} | {row['images_per_s']} img/s"
+            f"acc {va['acc']:.4f}{balanced} auroc {va['auroc']:.4f} f1 {va['f1']:.4f} | {row['images_per_s']} img/s"
         )
         key = self.cfg.best_metric
         value = row.get(key)
+        if value is None and key == "val_acc_balanced":
+            raise KeyError("best_metric 'val_acc_balanced' needs data.source_pattern (and two sources in val)")
         if value is None:
             raise KeyError(f"best_metric {key!r} is not a metrics column ({', '.join(row)})")
         better = self.best is None or (value < self.best if key.endswith("loss") else value > self.best)

@@ -14,6 +14,7 @@ COLUMNS = [
     "epoch", "step", "lr_encoder", "lr_decoder",
     "train_loss", "train_acc", "train_auroc", "train_f1",
     "val_loss", "val_acc", "val_auroc", "val_f1",
+    "val_acc_balanced",  # source-balanced val accuracy; empty unless data.source_pattern is set
     "seconds", "images_per_s",
 ]
 

@@ -76,6 +76,7 @@ class Data:
     split: Split | None
     notes: list[str]
     train_weights: torch.Tensor | None = None  # (len(train),) draw weights, None: a plain shuffle
+    val_weights: torch.Tensor | None = None  # (len(val),) source-balance weights for val_acc_balanced
 
 
 def build_data(config: TrainConfig, model: MotivNet, run_dir: Path, resume_split: bool) -> Data:
@@ -118,7 +119,12 @@ def build_data(config: TrainConfig, model: MotivNet, run_dir: Path, resume_split
     weights, note = train_sample_weights(dc, train)
     if note:
         notes.append(note)
-    return Data(train, val, test, split, notes, weights)
+    val_weights = None
+    if dc.source_pattern:
+        val_sources = sample_sources(val.ids, dc.source_pattern)
+        if len(set(val_sources)) > 1:
+            val_weights = balance_weights(val.targets, val_sources)[0]
+    return Data(train, val, test, split, notes, weights, val_weights)
 
 
 def save_split(split: Split, run_dir: Path) -> None:

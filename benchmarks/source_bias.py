@@ -28,7 +28,9 @@ def main() -> int:
     args = ap.parse_args()
     for path in args.predictions:
         rows = list(csv.DictReader(open(path, newline="")))
-        classes = [k[len("prob_"):] for k in rows[0] if k.startswith("prob_")]
+        # Score on the classes the targets use, as evaluate does: a 7-class set drops contempt.
+        present = {r["target"] for r in rows}
+        classes = [k[len("prob_"):] for k in rows[0] if k.startswith("prob_") and k[len("prob_"):] in present]
         rows = [r for r in rows if r["target"] in classes and r.get(f"prob_{classes[0]}", "") != ""]
         sources = sample_sources([r["file"] for r in rows], args.pattern)
         targets = [classes.index(r["target"]) for r in rows]

@@ -12,7 +12,7 @@ image cropped to its centre (a tighter, FER2013-like framing), in one ``motivnet
 Each pad p adds p x the side to every side (0.15: a 48 px crop becomes 62 px), the same operation
 as the ``zoom_out`` augmentation (``motivnet.data.augment.zoom_out`` with factor 1 + 2p). Each crop
 c keeps the centred window c x as wide and tall (``motivnet.data.augment.zoom_in`` with no
-shift). Framed copies are written to a temporary folder (deleted afterwards; the originals are
+shift). Each grey side n makes the image greyscale and n x n (FER2013's look: ``--grey-sides 48``). Framed copies are written to a temporary folder (deleted afterwards; the originals are
 only read), then one ``motivnet evaluate`` run scores all of them side by side and prints its table
 (``--out`` keeps its report).
 """
@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from motivnet.data.augment import zoom_in, zoom_out
+from motivnet.data.augment import greyscale, zoom_in, zoom_out
 from motivnet.sources import IMAGE_SUFFIXES
 
 
@@ -62,6 +62,11 @@ def framed_copy(root: Path, files: list[str], dst: Path, frame: Callable[[np.nda
         Image.fromarray(frame(rgb)).save(out)
 
 
+def grey_small(rgb: np.ndarray, side: int) -> np.ndarray:
+    """Greyscale, shrunk to ``side`` x ``side`` (bilinear): FER2013's 48x48 grey look without its framing."""
+    return np.asarray(Image.fromarray(greyscale(rgb)).resize((side, side), Image.BILINEAR))
+
+
 def _fractions(text: str) -> list[float]:
     return [float(p) for p in text.split(",") if p.strip()]
 
@@ -72,6 +77,7 @@ def main() -> int:
     ap.add_argument("--weights", "-w", default="src/motivnet/weights/default")
     ap.add_argument("--pads", default="0.15,0.3", help="comma-separated pads, fractions of the side ('' for none)")
     ap.add_argument("--crops", default="", help="comma-separated centre crops, fractions of the side kept")
+    ap.add_argument("--grey-sides", default="", help="comma-separated sizes: greyscale and shrink to this side (FER2013: 48)")
     ap.add_argument("--manifest", type=Path, help="score only the files this split manifest lists")
     ap.add_argument("--split", default="val", help="the manifest's split to score (default: val)")
     ap.add_argument("--name", default="model")
@@ -84,6 +90,7 @@ def main() -> int:
     frames: list[tuple[str, Callable[[np.ndarray], np.ndarray]]] = [
         *((f"pad{p:g}", lambda rgb, p=p: zoom_out(rgb, 1 + 2 * p)) for p in _fractions(args.pads)),
         *((f"crop{c:g}", lambda rgb, c=c: zoom_in(rgb, c)) for c in _fractions(args.crops)),
+        *((f"grey{n:g}", lambda rgb, n=n: grey_small(rgb, int(n))) for n in _fractions(args.grey_sides)),
     ]
     with tempfile.TemporaryDirectory(prefix="motivnet-framing-") as tmp:
         if args.manifest:

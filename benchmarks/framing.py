@@ -19,7 +19,6 @@ only read), then one ``motivnet evaluate`` run scores all of them side by side a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from motivnet.data import load_manifest
 from motivnet.data.augment import greyscale, zoom_in, zoom_out
 from motivnet.sources import IMAGE_SUFFIXES
 
@@ -41,8 +41,7 @@ def class_folder_files(root: Path) -> list[str]:
 
 def manifest_files(manifest: Path, split: str) -> list[str]:
     """The files a ``motivnet train`` split manifest lists for ``split``, relative to its source."""
-    entries = json.loads(manifest.read_text())[split]
-    return [rel for rel, _label in entries]
+    return [rel for rel, _label in getattr(load_manifest(manifest), split)]
 
 
 def linked_copy(root: Path, files: list[str], dst: Path) -> None:
@@ -79,7 +78,7 @@ def main() -> int:
     ap.add_argument("--crops", default="", help="comma-separated centre crops, fractions of the side kept")
     ap.add_argument("--grey-sides", default="", help="comma-separated sizes: greyscale and shrink to this side (FER2013: 48)")
     ap.add_argument("--manifest", type=Path, help="score only the files this split manifest lists")
-    ap.add_argument("--split", default="val", help="the manifest's split to score (default: val)")
+    ap.add_argument("--split", default="val", choices=("train", "val"), help="the manifest's split to score (default: val)")
     ap.add_argument("--name", default="model")
     ap.add_argument("--out", type=Path, help="keep motivnet evaluate's report here (default: printed only)")
     args, evaluate_args = ap.parse_known_args()  # the rest (--threads, --tta-flip, ...) go to evaluate

@@ -6,19 +6,22 @@ image weighted P(c) P(s) / P(c, s) (``motivnet.train.setup.balance_weights``), a
 had the same class mix.
 
     motivnet evaluate --weights W val=DATA/affectnet96/val --out REPORT
-    python benchmarks/source_bias.py REPORT/predictions_model__val.csv --pattern '^[^/]+/(ffhq)_'
+    python benchmarks/source_bias.py REPORT/predictions_model__val.csv
+
+Files are read and put on the classes their targets use by evaluate's own code
+(``read_predictions``, ``restrict``: a 7-class set drops our contempt output). Images a system
+failed on are left out here, where evaluate counts them as wrong.
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-import torch
-
-from motivnet.train.setup import balance_weights, sample_sources
+from motivnet.evaluation.labelmap import restrict
+from motivnet.evaluation.prediction_files import read_predictions
+from motivnet.train.setup import balance_weights, sample_sources, weighted_accuracy
 
 
 def main() -> int:
@@ -27,30 +30,31 @@ def main() -> int:
     ap.add_argument("--pattern", default=r"(?:^|/)(ffhq)_[^/]*$", help="regex naming each file's source (data.source_pattern)")
     args = ap.parse_args()
     for path in args.predictions:
-        rows = list(csv.DictReader(open(path, newline="")))
-        # Score on the classes the targets use, as evaluate does: a 7-class set drops contempt.
-        present = {r["target"] for r in rows}
-        classes = [k[len("prob_"):] for k in rows[0] if k.startswith("prob_") and k[len("prob_"):] in present]
-        rows = [r for r in rows if r["target"] in classes and r.get(f"prob_{classes[0]}", "") != ""]
-        sources = sample_sources([r["file"] for r in rows], args.pattern)
-        targets = [classes.index(r["target"]) for r in rows]
-        hit = [max(classes, key=lambda c: float(r[f"prob_{c}"])) == r["target"] for r in rows]
-        weights, _ = balance_weights(targets, sources)
-        names = sorted(set(sources))
-        tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for t, s, h in zip(targets, sources, hit):
-            for key in ((classes[t], s), ("all", s)):
-                tally[key][0] += h
-                tally[key][1] += 1
-        print(f"## {path}\n")
-        print("| class | " + " | ".join(f"{s} recall % (n)" for s in names) + " |")
-        print("|---|" + "---|" * len(names))
-        for c in [*classes, "all"]:
-            cells = [f"{100 * tally[c, s][0] / tally[c, s][1]:.1f} ({tally[c, s][1]})" if tally[c, s][1] else "-" for s in names]
-            print(f"| {c} | " + " | ".join(cells) + " |")
-        plain = 100 * sum(hit) / len(hit)
-        balanced = 100 * float((weights * torch.tensor(hit, dtype=torch.float64)).sum() / weights.sum())
-        print(f"\naccuracy {plain:.2f} %, source-balanced accuracy {balanced:.2f} % ({len(hit)} images)\n")
+        for out in read_predictions(path):
+            probs, targets, failed, mapping = restrict(out)
+            scored = set(mapping.scored_classes)
+            ids = [i for i, t in zip(out.ids, out.targets.tolist()) if out.dataset_classes[t] in scored]
+            answered = ~failed
+            targets = targets[answered]
+            correct = probs[answered].argmax(1) == targets
+            sources = sample_sources([i for i, a in zip(ids, answered.tolist()) if a], args.pattern)
+            weights, _ = balance_weights(targets.tolist(), sources)
+            classes = mapping.scored_classes
+            names = sorted(set(sources))
+            tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+            for t, s, h in zip(targets.tolist(), sources, correct.tolist()):
+                for key in ((classes[t], s), ("all", s)):
+                    tally[key][0] += h
+                    tally[key][1] += 1
+            print(f"## {path}\n")
+            print("| class | " + " | ".join(f"{s} recall % (n)" for s in names) + " |")
+            print("|---|" + "---|" * len(names))
+            for c in [*classes, "all"]:
+                cells = [f"{100 * tally[c, s][0] / tally[c, s][1]:.1f} ({tally[c, s][1]})" if tally[c, s][1] else "-" for s in names]
+                print(f"| {c} | " + " | ".join(cells) + " |")
+            plain = 100 * float(correct.double().mean())
+            balanced = 100 * weighted_accuracy(correct, weights)
+            print(f"\naccuracy {plain:.2f} %, source-balanced accuracy {balanced:.2f} % ({len(correct)} images)\n")
     return 0
 
 

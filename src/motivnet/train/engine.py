@@ -32,7 +32,7 @@ from .distributed import DistContext, setup_distributed
 from .metrics import classification_metrics, plot_metrics, write_metrics_csv
 from .optim import build_optimizer, build_scheduler, group_lrs, set_frozen
 from .sampler import eval_shard, global_batches, rank_batches
-from .setup import Data, build_data, build_model, class_weights, save_split
+from .setup import Data, build_data, build_model, class_weights, save_split, weighted_accuracy
 from .state import STATE_NAME, load_state, save_state
 
 StepHook = Callable[[int], None]
@@ -370,8 +370,7 @@ class Trainer:
         row.update({f"val_{k}": v for k, v in va.items()})
         balanced = ""
         if self.data.val_weights is not None:  # as if every source had the same class mix
-            w = self.data.val_weights
-            row["val_acc_balanced"] = float((w * (vl.argmax(1) == vt).double()).sum() / w.sum())
+            row["val_acc_balanced"] = weighted_accuracy(vl.argmax(1) == vt, self.data.val_weights)
             balanced = f" balanced {row['val_acc_balanced']:.4f}"
         row.update({"seconds": round(seconds, 2), "images_per_s": round(images / max(seconds, 1e-9), 2)})
         self.history.append(row)

@@ -151,6 +151,12 @@ def balance_weights(targets: list[int], sources: list[str]) -> tuple[torch.Tenso
     return torch.tensor([group[k] for k in zip(targets, sources)], dtype=torch.float64), group
 
 
+def weighted_accuracy(correct: torch.Tensor, weights: torch.Tensor) -> float:
+    """sum(w * correct) / sum(w) over (N,) bools and (N,) weights: with ``balance_weights``, the
+    source-balanced accuracy."""
+    return float((weights * correct.double()).sum() / weights.sum())
+
+
 def train_sample_weights(dc: DataConfig, train: EmotionDataset) -> tuple[torch.Tensor | None, str | None]:
     """The draw weights ``data.balance`` asks for, and a one-line note of them (or None, None)."""
     if dc.balance is None:
@@ -181,4 +187,4 @@ def class_weights(spec, train: EmotionDataset, labels: LabelSet) -> torch.Tensor
     return w
 
 
-__all__ = ["Data", "balance_weights", "build_data", "build_model", "class_weights", "sample_sources", "save_split", "train_sample_weights"]
+__all__ = ["Data", "balance_weights", "build_data", "build_model", "class_weights", "sample_sources", "save_split", "train_sample_weights", "weighted_accuracy"]

@@ -12,8 +12,9 @@ image cropped to its centre (a tighter, FER2013-like framing), in one ``motivnet
 Each pad p adds p x the side to every side (0.15: a 48 px crop becomes 62 px), the same operation
 as the ``zoom_out`` augmentation (``motivnet.data.augment.zoom_out`` with factor 1 + 2p). Each crop
 c keeps the centred window c x as wide and tall (``motivnet.data.augment.zoom_in`` with no
-shift). Each grey side n makes the image greyscale and n x n (FER2013's look: ``--grey-sides 48``). Framed copies are written to a temporary folder (deleted afterwards; the originals are
-only read), then one ``motivnet evaluate`` run scores all of them side by side and prints its table
+shift). Each grey side n makes the image greyscale and n x n (FER2013's look: ``--grey-sides
+48``). Framed copies are written to a temporary folder (deleted afterwards; the originals are only
+read), then one ``motivnet evaluate`` run scores all of them side by side and prints its table
 (``--out`` keeps its report).
 """
 from __future__ import annotations

@@ -224,6 +224,20 @@ def test_resume_mid_epoch_matches_uninterrupted(faces, tmp_path):
     assert [r["loss"] for r in ra] == [r["loss"] for r in rb]
 
 
+def test_bf16_pretraining_runs_in_bf16_and_writes_a_float32_encoder(faces, tmp_path):
+    with pytest.raises(ValueError, match="amp"):
+        tiny_pretrain(faces, tmp_path / "bad", amp="fp8").validate()
+    fp32 = pretrain(tiny_pretrain(faces, tmp_path / "fp32"), log=lambda m: None)
+    bf16 = pretrain(tiny_pretrain(faces, tmp_path / "bf16", amp="bf16"), log=lambda m: None)
+    a, b = load_file(str(fp32 / "model.safetensors")), load_file(str(bf16 / "model.safetensors"))
+    assert a.keys() == b.keys() and all(v.dtype == torch.float32 for v in b.values())
+    # Same seed, data and masks: only the forward pass's precision differs, and it shows.
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    rows = list(csv.DictReader(open(tmp_path / "bf16" / "metrics.csv")))
+    assert len(rows) == 2 and all(np.isfinite(float(r["loss"])) for r in rows)
+    assert load_state(tmp_path / "bf16")["config"]["amp"] == "bf16"
+
+
 # -- fine-tuning from it ---------------------------------------------------------------------------
 
 def finetune_config(faces: Path, run_dir: Path, init: Path | str, **model) -> TrainConfig:

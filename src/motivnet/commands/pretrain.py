@@ -9,7 +9,7 @@ from typing import Any
 _KEYS = (
     "encoder", "image_size", "patch_size", "mask_ratio", "epochs", "batch_size", "lr", "min_lr", "weight_decay",
     "warmup_epochs", "grad_clip", "crop_scale", "decoder_dim", "decoder_depth", "decoder_heads", "decoder_pos_embed",
-    "seed", "threads", "workers", "save_every_steps", "grad_checkpointing", "progress",
+    "seed", "threads", "workers", "save_every_steps", "grad_checkpointing", "amp", "progress",
 )
 
 
@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--decoder-depth", metavar="N", type=int, help=f"MAE decoder blocks (default: {d.decoder_depth})")
     a.add_argument("--decoder-heads", metavar="N", type=int, help=f"MAE decoder attention heads (default: {d.decoder_heads})")
     a.add_argument("--decoder-pos-embed", choices=["sincos", "learned"], help=f"(default: {d.decoder_pos_embed})")
+    a.add_argument("--amp", choices=["none", "bf16", "fp16"],
+                   help=f"mixed-precision forward pass (default: {d.amp}); bf16 is about 2x faster on CPUs with AVX512_BF16")
     a.add_argument("--grad-checkpointing", action="store_true", default=None, help="recompute encoder blocks in backward")
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", metavar="N", type=int, help=f"(default: {d.epochs})")

@@ -13,6 +13,7 @@ killed after a saved step resumes to the weights an uninterrupted run ends with.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import sys
@@ -75,6 +76,7 @@ class PretrainConfig:
     workers: int = 0
     save_every_steps: int = 0  # also write state.pt every N steps (mid-epoch resume)
     grad_checkpointing: bool = False
+    amp: str = "none"  # "none", "bf16" or "fp16" autocast of the forward pass (the loss stays float32)
     progress: bool = True
 
     @property
@@ -103,6 +105,8 @@ class PretrainConfig:
             raise ValueError(f"mask_ratio must be in (0, 1), not {self.mask_ratio}")
         if self.warmup_epochs < 0:
             raise ValueError("warmup_epochs must be >= 0")
+        if self.amp not in ("none", "bf16", "fp16"):
+            raise ValueError(f"amp must be none, bf16 or fp16, not {self.amp!r}")
         self.encoder_cfg()
         self.decoder_cfg()
         return self
@@ -173,6 +177,8 @@ class Pretrainer:
             [{"params": groups[False], "weight_decay": cfg.weight_decay}, {"params": groups[True], "weight_decay": 0.0}],
             lr=cfg.base_lr, betas=tuple(cfg.betas),
         )
+        # fp16 needs loss scaling; bf16 has float32's range and does not.
+        self.scaler = torch.amp.GradScaler("cuda" if torch.cuda.is_available() else "cpu", enabled=cfg.amp == "fp16")
         self.epoch, self.batch, self.step = 0, 0, 0
         self.history: list[dict[str, Any]] = []
         self.partial = {"loss_sum": 0.0, "images": 0}
@@ -214,6 +220,8 @@ class Pretrainer:
                      "the batch order differs from the interrupted run's")
         self.mae.load_state_dict(s["model"])
         self.optimizer.load_state_dict(s["optimizer"])
+        if s.get("scaler"):  # states from before amp existed have none
+            self.scaler.load_state_dict(s["scaler"])
         self.epoch, self.batch, self.step = int(s["epoch"]), int(s["batch"]), int(s["step"])
         self.history = list(s["history"])
         self.partial = dict(s["partial"])
@@ -221,7 +229,7 @@ class Pretrainer:
     def _save_state(self, epoch: int, batch: int) -> None:
         save_state(self.run_dir / STATE_NAME, {
             "model": {k: v.detach().cpu() for k, v in self.mae.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
             "epoch": epoch, "batch": batch, "step": self.step, "steps_per_epoch": self.steps_per_epoch,
             "history": self.history, "partial": dict(self.partial), "config": self.cfg.to_dict(),
         })
@@ -261,14 +269,23 @@ class Pretrainer:
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         torch.manual_seed(step_seed(cfg.seed, 0, position))  # the masks (and drop path) of this step
-        loss = self.mae(images).loss
+        with self._autocast():
+            loss = self.mae(images).loss
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
         if cfg.grad_clip:
+            self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.mae.parameters(), cfg.grad_clip)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.step += 1
         return float(loss.detach())
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.cfg.amp == "none":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16
+        return torch.autocast(device_type="cuda" if torch.cuda.is_available() else "cpu", dtype=dtype)
 
     def _end_epoch(self, epoch: int, seconds: float, seen: int) -> None:
         p = self.partial

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from motivnet.models import MotivNet
 from motivnet.train import TrainConfig, load_config, train
 from motivnet.train.config import bundled_config_path
-from motivnet.train.optim import param_groups
+from motivnet.train.optim import apply_warmup, param_groups
 from motivnet.train.setup import build_model
 from motivnet.train.state import load_state
 
@@ -127,6 +127,32 @@ def test_resume_mid_epoch_matches_uninterrupted(faces, tmp_path):
     a = list(csv.DictReader(open(tmp_path / "full" / "metrics.csv")))
     b = list(csv.DictReader(open(tmp_path / "cut" / "metrics.csv")))
     assert [r["train_loss"] for r in a] == [r["train_loss"] for r in b]
+
+
+def test_warmup_scales_the_scheduled_lr_linearly_and_resumes_exactly(faces, tmp_path):
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([{"params": [p], "lr": 1.0}])
+    cos = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=4, eta_min=0.0)
+    for pos, want in [(0.0, 0.25 * 1.0), (0.5, 0.5 * (1 + np.cos(np.pi * 0.5 / 4)) / 2), (3.0, (1 + np.cos(np.pi * 3 / 4)) / 2)]:
+        apply_warmup(opt, cos, pos, 0.5, warmup_epochs=2.0)  # the step ending at pos + 0.5 epochs
+        assert opt.param_groups[0]["lr"] == pytest.approx(want)
+    flat = torch.optim.AdamW([{"params": [p], "lr": 2.0}])
+    for pos in (0.0, 0.5, 0.5, 1.5):  # no scheduler: repeated calls do not compound
+        apply_warmup(flat, None, pos, 0.5, warmup_epochs=1.0)
+    assert flat.param_groups[0]["lr"] == 2.0
+    with pytest.raises(ValueError, match="warmup"):
+        TrainConfig.from_dict(tiny_config(faces, tmp_path / "bad", optim__warmup_epochs=-1)).validate()
+    # In the engine: a run killed mid-warmup resumes to the uninterrupted run's weights, and warmup changes them.
+    base = dict(epochs=2, save_every_steps=1, optim__warmup_epochs=1.5, optim__T_0=2)
+    full = train(TrainConfig.from_dict(tiny_config(faces, tmp_path / "full", **base)))
+    plain = train(TrainConfig.from_dict(tiny_config(faces, tmp_path / "plain", **{**base, "optim__warmup_epochs": 0.0})))
+    cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path / "cut", **base))
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, on_step=_kill_at(5))  # 4 steps per epoch: step 5 is inside the 6-step warmup
+    resumed = train(cfg, resume=True)
+    assert_same_weights(full.parent / "last", resumed.parent / "last")
+    a, b = weights(full.parent / "last"), weights(plain.parent / "last")
+    assert any(not torch.equal(a[k], b[k]) for k in a)
 
 
 def test_max_steps_stops_resumably(faces, tmp_path):

@@ -76,6 +76,7 @@ class OptimConfig:
     T_0: float = 10.0  # epochs to the first restart
     T_mult: int = 1
     eta_min: float = 0.0
+    warmup_epochs: float = 0.0  # linear warmup of every group's lr over this many epochs (a pretrained encoder's features survive the first steps)
     grad_clip: float | None = 1.0
     label_smoothing: float = 0.0
     class_weights: Any = None  # None, "balanced", or one weight per class
@@ -117,6 +118,8 @@ class TrainConfig:
             raise ValueError("batch_size, grad_accum and epochs must be >= 1")
         if self.optim.scheduler not in ("cosine_restarts", "none"):
             raise ValueError(f"optim.scheduler must be cosine_restarts or none, not {self.optim.scheduler!r}")
+        if self.optim.warmup_epochs < 0:
+            raise ValueError(f"optim.warmup_epochs must be >= 0, not {self.optim.warmup_epochs}")
         if self.model.init_from and self.model.init_encoder:
             raise ValueError("model.init_from and model.init_encoder exclude each other: init_from loads a whole "
                              "model, init_encoder only the encoder into the model this config describes")

@@ -30,7 +30,7 @@ from .cache import cached_features
 from .config import TrainConfig, save_config
 from .distributed import DistContext, setup_distributed
 from .metrics import classification_metrics, plot_metrics, write_metrics_csv
-from .optim import build_optimizer, build_scheduler, group_lrs, set_frozen
+from .optim import apply_warmup, build_optimizer, build_scheduler, group_lrs, set_frozen
 from .sampler import eval_shard, global_batches, rank_batches
 from .setup import Data, build_data, build_model, class_weights, save_split, weighted_accuracy
 from .state import STATE_NAME, load_state, save_state
@@ -266,6 +266,9 @@ class Trainer:
         n_batches = len(global_batches(len(self.data.train), cfg.batch_size, ctx.world_size, cfg.seed, 0))
         accum = cfg.grad_accum
         steps_per_epoch = math.ceil(n_batches / accum)
+        self.step_epochs = 1.0 / steps_per_epoch
+        apply_warmup(self.optimizer, self.scheduler, self.epoch + self.batch / n_batches, self.step_epochs,
+                     self.cfg.optim.warmup_epochs)
         self.log(f"{n_batches} batches of {cfg.batch_size} x {ctx.world_size} process(es), {steps_per_epoch} optimizer steps per epoch")
         first = True
         for epoch in range(self.epoch, cfg.epochs):
@@ -327,6 +330,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self.scheduler is not None:
             self.scheduler.step(epoch_pos)
+        apply_warmup(self.optimizer, self.scheduler, epoch_pos, self.step_epochs, self.cfg.optim.warmup_epochs)
         self.step += 1
 
     # -- evaluation -----------------------------------------------------------------------

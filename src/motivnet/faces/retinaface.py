@@ -88,6 +88,9 @@ def _session(num_threads: int | None) -> Any:
             opts.intra_op_num_threads = num_threads
             opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # No spin-waiting after a run: the spinning threads would take the cores from the torch
+        # preprocessing and classifier that follow detection (as with backends.OnnxClassifier).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         sess = ort.InferenceSession(_load_onnx_bytes(), sess_options=opts, providers=["CPUExecutionProvider"])
         names = [o.name for o in sess.get_outputs()]
         if names != ["loc", "conf", "landmarks"]:

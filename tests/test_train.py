@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from motivnet.models import MotivNet
 from motivnet.train import TrainConfig, load_config, train
 from motivnet.train.config import bundled_config_path
-from motivnet.train.optim import apply_warmup, param_groups
+from motivnet.train.optim import param_groups, schedule_lrs
 from motivnet.train.setup import build_model
 from motivnet.train.state import load_state
 
@@ -134,11 +134,11 @@ def test_warmup_scales_the_scheduled_lr_linearly_and_resumes_exactly(faces, tmp_
     opt = torch.optim.AdamW([{"params": [p], "lr": 1.0}])
     cos = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=4, eta_min=0.0)
     for pos, want in [(0.0, 0.25 * 1.0), (0.5, 0.5 * (1 + np.cos(np.pi * 0.5 / 4)) / 2), (3.0, (1 + np.cos(np.pi * 3 / 4)) / 2)]:
-        apply_warmup(opt, cos, pos, 0.5, warmup_epochs=2.0)  # the step ending at pos + 0.5 epochs
+        schedule_lrs(opt, cos, pos, 0.5, warmup_epochs=2.0)  # the step ending at pos + 0.5 epochs
         assert opt.param_groups[0]["lr"] == pytest.approx(want)
     flat = torch.optim.AdamW([{"params": [p], "lr": 2.0}])
     for pos in (0.0, 0.5, 0.5, 1.5):  # no scheduler: repeated calls do not compound
-        apply_warmup(flat, None, pos, 0.5, warmup_epochs=1.0)
+        schedule_lrs(flat, None, pos, 0.5, warmup_epochs=1.0)
     assert flat.param_groups[0]["lr"] == 2.0
     with pytest.raises(ValueError, match="warmup"):
         TrainConfig.from_dict(tiny_config(faces, tmp_path / "bad", optim__warmup_epochs=-1)).validate()

@@ -14,6 +14,8 @@ from typing import Any, Sequence
 
 import yaml
 
+from .precision import check_amp
+
 
 @dataclass
 class ModelConfig:
@@ -110,8 +112,7 @@ class TrainConfig:
         return _from_dict(cls, d, "")
 
     def validate(self) -> "TrainConfig":
-        if self.amp not in ("none", "bf16", "fp16"):
-            raise ValueError(f"amp must be none, bf16 or fp16, not {self.amp!r}")
+        check_amp(self.amp)
         if self.distributed not in ("auto", "none", "ddp", "fsdp"):
             raise ValueError(f"distributed must be auto, none, ddp or fsdp, not {self.distributed!r}")
         if self.batch_size < 1 or self.grad_accum < 1 or self.epochs < 1:

@@ -30,7 +30,8 @@ from .cache import cached_features
 from .config import TrainConfig, save_config
 from .distributed import DistContext, setup_distributed
 from .metrics import classification_metrics, plot_metrics, write_metrics_csv
-from .optim import apply_warmup, build_optimizer, build_scheduler, group_lrs, set_frozen
+from .optim import build_optimizer, build_scheduler, group_lrs, schedule_lrs, set_frozen
+from .precision import autocast, grad_scaler
 from .sampler import eval_shard, global_batches, rank_batches
 from .setup import Data, build_data, build_model, class_weights, save_split, weighted_accuracy
 from .state import STATE_NAME, load_state, save_state
@@ -75,11 +76,7 @@ class Trainer:
             print(f"[motivnet train] {msg}", file=sys.stderr, flush=True)
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.cfg.amp == "none":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        return torch.autocast(device_type=device, dtype=dtype)
+        return autocast(self.cfg.amp)
 
     # -- setup ----------------------------------------------------------------------------
     def run(self, resume: bool | str) -> Path:
@@ -122,7 +119,7 @@ class Trainer:
         self.wrapped = self._wrap(self.trainable)
         self.optimizer = build_optimizer(model, oc, self.train_encoder)
         self.scheduler = build_scheduler(self.optimizer, oc)
-        self.scaler = torch.amp.GradScaler("cuda" if torch.cuda.is_available() else "cpu", enabled=cfg.amp == "fp16")
+        self.scaler = grad_scaler(cfg.amp)
         weights = class_weights(oc.class_weights, self.data.train, self.data.train.labels)
         self.criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=oc.label_smoothing)
 
@@ -267,8 +264,9 @@ class Trainer:
         accum = cfg.grad_accum
         steps_per_epoch = math.ceil(n_batches / accum)
         self.step_epochs = 1.0 / steps_per_epoch
-        apply_warmup(self.optimizer, self.scheduler, self.epoch + self.batch / n_batches, self.step_epochs,
-                     self.cfg.optim.warmup_epochs)
+        if self.cfg.optim.warmup_epochs > 0:  # the first step's lr (later ones are set after each step)
+            schedule_lrs(self.optimizer, self.scheduler, self.epoch + self.batch / n_batches, self.step_epochs,
+                         self.cfg.optim.warmup_epochs)
         self.log(f"{n_batches} batches of {cfg.batch_size} x {ctx.world_size} process(es), {steps_per_epoch} optimizer steps per epoch")
         first = True
         for epoch in range(self.epoch, cfg.epochs):
@@ -328,9 +326,7 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.scheduler is not None:
-            self.scheduler.step(epoch_pos)
-        apply_warmup(self.optimizer, self.scheduler, epoch_pos, self.step_epochs, self.cfg.optim.warmup_epochs)
+        schedule_lrs(self.optimizer, self.scheduler, epoch_pos, self.step_epochs, self.cfg.optim.warmup_epochs)
         self.step += 1
 
     # -- evaluation -----------------------------------------------------------------------

@@ -62,15 +62,16 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> torch
     return torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=T_0, T_mult=cfg.T_mult, eta_min=cfg.eta_min)
 
 
-def apply_warmup(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+def schedule_lrs(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler | None,
                  position: float, step_epochs: float, warmup_epochs: float) -> None:
     """Set every group's lr for the optimizer step that ends at ``position + step_epochs`` epochs:
     the scheduler's value at ``position`` (the group's initial lr without one), times a linear
-    warmup factor over the first ``warmup_epochs``. Stateless, so a resumed run gets the same lrs."""
+    warmup factor over the first ``warmup_epochs``. The scheduler recomputes from its base lrs, so
+    this is stateless and a resumed run (whose optimizer holds scaled lrs) gets the same lrs."""
+    if scheduler is not None:
+        scheduler.step(position)
     if warmup_epochs <= 0:
         return
-    if scheduler is not None:
-        scheduler.step(position)  # recompute from the base lrs (a restored optimizer holds scaled ones)
     factor = min(1.0, (position + step_epochs) / warmup_epochs)
     for g in optimizer.param_groups:
         base = g["lr"] if scheduler is not None else g.setdefault("initial_lr", g["lr"])
@@ -91,4 +92,4 @@ def set_frozen(module: nn.Module, frozen: bool) -> None:
         p.requires_grad_(not frozen)
 
 
-__all__ = ["apply_warmup", "build_optimizer", "build_scheduler", "encoder_layer_id", "group_lrs", "param_groups", "set_frozen"]
+__all__ = ["build_optimizer", "build_scheduler", "encoder_layer_id", "group_lrs", "param_groups", "schedule_lrs", "set_frozen"]

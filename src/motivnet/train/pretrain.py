@@ -13,7 +13,6 @@ killed after a saved step resumes to the weights an uninterrupted run ends with.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import sys
@@ -35,6 +34,7 @@ from .engine import step_seed
 from .mae import MAE, MAEDecoderConfig
 from .metrics import write_metrics_csv
 from .optim import no_weight_decay
+from .precision import autocast, check_amp, grad_scaler
 from .pretrain_data import ImageFiles, collate_images, find_images, pretrain_augment
 from .sampler import global_batches
 from .state import STATE_NAME, load_state, save_state
@@ -105,8 +105,7 @@ class PretrainConfig:
             raise ValueError(f"mask_ratio must be in (0, 1), not {self.mask_ratio}")
         if self.warmup_epochs < 0:
             raise ValueError("warmup_epochs must be >= 0")
-        if self.amp not in ("none", "bf16", "fp16"):
-            raise ValueError(f"amp must be none, bf16 or fp16, not {self.amp!r}")
+        check_amp(self.amp)
         self.encoder_cfg()
         self.decoder_cfg()
         return self
@@ -177,8 +176,7 @@ class Pretrainer:
             [{"params": groups[False], "weight_decay": cfg.weight_decay}, {"params": groups[True], "weight_decay": 0.0}],
             lr=cfg.base_lr, betas=tuple(cfg.betas),
         )
-        # fp16 needs loss scaling; bf16 has float32's range and does not.
-        self.scaler = torch.amp.GradScaler("cuda" if torch.cuda.is_available() else "cpu", enabled=cfg.amp == "fp16")
+        self.scaler = grad_scaler(cfg.amp)
         self.epoch, self.batch, self.step = 0, 0, 0
         self.history: list[dict[str, Any]] = []
         self.partial = {"loss_sum": 0.0, "images": 0}
@@ -269,7 +267,7 @@ class Pretrainer:
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         torch.manual_seed(step_seed(cfg.seed, 0, position))  # the masks (and drop path) of this step
-        with self._autocast():
+        with autocast(cfg.amp):
             loss = self.mae(images).loss
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -280,12 +278,6 @@ class Pretrainer:
         self.scaler.update()
         self.step += 1
         return float(loss.detach())
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.cfg.amp == "none":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16
-        return torch.autocast(device_type="cuda" if torch.cuda.is_available() else "cpu", dtype=dtype)
 
     def _end_epoch(self, epoch: int, seconds: float, seen: int) -> None:
         p = self.partial

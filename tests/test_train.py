@@ -342,3 +342,41 @@ def test_train_with_source_balance_resumes_exactly(faces, tmp_path, capsys):
     assert_same_weights(full.parent / "last", resumed.parent / "last")
     with pytest.raises(ValueError, match="source_pattern"):
         train(TrainConfig.from_dict(tiny_config(mixed, tmp_path / "bad", data__balance="source")))
+
+
+def test_weight_ema_update_ramp_and_swap():
+    from motivnet.train.ema import WeightEMA
+
+    lin = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        lin.weight.fill_(0.0)
+    ema = WeightEMA(lin, decay=0.99)
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+    ema.update(lin)  # update 1: d = min(0.99, 2/11)
+    assert ema.shadow["weight"][0, 0].item() == pytest.approx(1 - 2 / 11)
+    with ema.applied(lin):
+        assert lin.weight[0, 0].item() == pytest.approx(1 - 2 / 11)
+    assert lin.weight[0, 0].item() == 1.0  # the live weights are back
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        WeightEMA(lin, decay=1.0)
+
+
+def test_ema_run_validates_and_exports_the_average_and_resumes_exactly(faces, tmp_path):
+    base = dict(epochs=2, save_every_steps=1, ema_decay=0.9)
+    full = train(TrainConfig.from_dict(tiny_config(faces, tmp_path / "full", **base)))
+    state = load_state(tmp_path / "full")
+    last = weights(full.parent / "last")
+    for k, v in state["ema"]["shadow"].items():  # last/ is the average, not the live weights
+        torch.testing.assert_close(last[k], v)
+    assert any(not torch.equal(last[k], state["model"][k]) for k in last)
+    assert state["ema"]["updates"] == state["step"] == 8
+    rows = list(csv.DictReader(open(tmp_path / "full" / "metrics.csv")))
+    assert all(0.0 <= float(r["live_val_acc"]) <= 1.0 for r in rows)
+    cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path / "cut", **base))
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, on_step=_kill_at(6))  # mid-epoch 2
+    resumed = train(cfg, resume=True)
+    assert_same_weights(full.parent / "last", resumed.parent / "last")
+    with pytest.raises(ValueError, match="fsdp"):
+        TrainConfig.from_dict(tiny_config(faces, tmp_path / "bad", ema_decay=0.9, distributed="fsdp")).validate()

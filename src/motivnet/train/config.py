@@ -102,6 +102,9 @@ class TrainConfig:
     distributed: str = "auto"  # "auto" (DDP under torchrun), "none", "ddp" or "fsdp"
     threads: int | None = None  # torch intra-op threads
     cache_dtype: str = "float32"  # dtype of cached encoder features
+    # Validate and export an exponential moving average of the weights (e.g. 0.998; None: off).
+    # metrics.csv's val_* columns are then the average's, live_val_* the last step's.
+    ema_decay: float | None = None
     progress: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,6 +124,10 @@ class TrainConfig:
             raise ValueError(f"optim.scheduler must be cosine_restarts or none, not {self.optim.scheduler!r}")
         if self.optim.warmup_epochs < 0:
             raise ValueError(f"optim.warmup_epochs must be >= 0, not {self.optim.warmup_epochs}")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be between 0 and 1 (exclusive), not {self.ema_decay}")
+        if self.ema_decay is not None and self.distributed == "fsdp":
+            raise ValueError("ema_decay is not supported with distributed: fsdp (each rank holds only a shard); use ddp")
         if self.model.init_from and self.model.init_encoder:
             raise ValueError("model.init_from and model.init_encoder exclude each other: init_from loads a whole "
                              "model, init_encoder only the encoder into the model this config describes")

@@ -4,6 +4,9 @@ A run directory holds ``config.yaml``, ``split.json``, ``metrics.csv`` (+ ``metr
 ``best/`` and ``last/`` (MotivNet folders: ``motivnet predict --weights runs/x/best``) and
 ``state.pt``, the resumable state (weights, optimizer, scheduler, counters, history).
 
+With ``ema_decay`` set (``train/ema.py``), validation, ``best/`` and ``last/`` use the moving
+average of the weights; ``state.pt`` keeps both it and the live weights.
+
 Reproducibility: the batch order is a function of (seed, epoch), augmentation of
 (seed, epoch, index) and dropout of (seed, rank, optimizer step), so a resumed run skips the
 batches already done and ends with the weights an uninterrupted run ends with.
@@ -29,6 +32,7 @@ from ..models import MotivNet
 from .cache import cached_features
 from .config import TrainConfig, save_config
 from .distributed import DistContext, setup_distributed
+from .ema import WeightEMA
 from .metrics import classification_metrics, plot_metrics, write_metrics_csv
 from .optim import build_optimizer, build_scheduler, group_lrs, schedule_lrs, set_frozen
 from .precision import autocast, grad_scaler
@@ -120,6 +124,7 @@ class Trainer:
         self.optimizer = build_optimizer(model, oc, self.train_encoder)
         self.scheduler = build_scheduler(self.optimizer, oc)
         self.scaler = grad_scaler(cfg.amp)
+        self.ema = WeightEMA(self.trainable, cfg.ema_decay) if cfg.ema_decay else None
         weights = class_weights(oc.class_weights, self.data.train, self.data.train.labels)
         self.criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=oc.label_smoothing)
 
@@ -210,6 +215,7 @@ class Trainer:
                 "epoch": epoch, "batch": batch, "step": self.step,
                 "global_batch": self.cfg.batch_size * self.ctx.world_size,
                 "history": self.history, "best": self.best, "partial": partial,
+                "ema": self.ema.state_dict() if self.ema else None,
             })
         self.ctx.barrier()
 
@@ -228,6 +234,12 @@ class Trainer:
         if self.scheduler and s["scheduler"]:
             self.scheduler.load_state_dict(s["scheduler"])
         self.scaler.load_state_dict(s["scaler"])
+        if self.ema is not None:
+            if s.get("ema"):
+                self.ema.load_state_dict(s["ema"])
+            else:  # the saved run kept no average: start one from the restored weights
+                self.ema = WeightEMA(self.trainable, self.ema.decay)
+                self.log("the state has no weight average (ema_decay was off): starting one from its weights")
         self.epoch, self.batch, self.step = int(s["epoch"]), int(s["batch"]), int(s["step"])
         self.history, self.best = list(s["history"]), s["best"]
         self.restored_partial = s.get("partial") or {}
@@ -327,6 +339,8 @@ class Trainer:
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         schedule_lrs(self.optimizer, self.scheduler, epoch_pos, self.step_epochs, self.cfg.optim.warmup_epochs)
+        if self.ema is not None:
+            self.ema.update(self.trainable)
         self.step += 1
 
     # -- evaluation -----------------------------------------------------------------------
@@ -363,6 +377,19 @@ class Trainer:
             logits.insert(0, restored["logits"])
             targets.insert(0, restored["targets"])
         tr = classification_metrics(torch.cat(logits), torch.cat(targets), self.num_classes)
+        live: dict[str, Any] = {}
+        if self.ema is not None:  # the last step's weights, for comparison; the rest is the average's
+            ll, lt = self.evaluate("val")
+            live["live_val_acc"] = classification_metrics(ll, lt, self.num_classes)["acc"]
+            if self.data.val_weights is not None:
+                live["live_val_acc_balanced"] = weighted_accuracy(ll.argmax(1) == lt, self.data.val_weights)
+        with self.ema.applied(self.trainable) if self.ema is not None else contextlib.nullcontext():
+            self._score_and_export(epoch, tr, live, seconds, images)
+        self._save_state(epoch + 1, 0)
+
+    def _score_and_export(self, epoch: int, tr: dict[str, float], live: dict[str, Any], seconds: float,
+                          images: int) -> None:
+        """Validate the weights the model holds now, log the epoch, write last/ (and best/)."""
         vl, vt = self.evaluate("val")
         va = classification_metrics(vl, vt, self.num_classes)
         row: dict[str, Any] = {"epoch": epoch + 1, "step": self.step, **group_lrs(self.optimizer)}
@@ -372,11 +399,14 @@ class Trainer:
         if self.data.val_weights is not None:  # as if every source had the same class mix
             row["val_acc_balanced"] = weighted_accuracy(vl.argmax(1) == vt, self.data.val_weights)
             balanced = f" balanced {row['val_acc_balanced']:.4f}"
+        row.update(live)
         row.update({"seconds": round(seconds, 2), "images_per_s": round(images / max(seconds, 1e-9), 2)})
         self.history.append(row)
         self.log(
             f"epoch {epoch + 1}: train loss {tr['loss']:.4f} acc {tr['acc']:.4f} | val loss {va['loss']:.4f} "
-            f"acc {va['acc']:.4f}{balanced} auroc {va['auroc']:.4f} f1 {va['f1']:.4f} | {row['images_per_s']} img/s"
+            f"acc {va['acc']:.4f}{balanced} auroc {va['auroc']:.4f} f1 {va['f1']:.4f}"
+            + (f" (ema; last step's weights: acc {live['live_val_acc']:.4f})" if live else "")
+            + f" | {row['images_per_s']} img/s"
         )
         key = self.cfg.best_metric
         value = row.get(key)
@@ -397,7 +427,6 @@ class Trainer:
                 self._export(state, "best")
         if better:
             self.best = value
-        self._save_state(epoch + 1, 0)
 
     def _export(self, state: dict[str, torch.Tensor], name: str) -> None:
         """Write a MotivNet folder as ``name``: built beside it, then swapped in, so a

@@ -15,6 +15,7 @@ COLUMNS = [
     "train_loss", "train_acc", "train_auroc", "train_f1",
     "val_loss", "val_acc", "val_auroc", "val_f1",
     "val_acc_balanced",  # source-balanced val accuracy; empty unless data.source_pattern is set
+    "live_val_acc", "live_val_acc_balanced",  # with ema_decay: the last step's weights (val_* is the average's)
     "seconds", "images_per_s",
 ]
 

@@ -213,10 +213,11 @@ def test_cli_flags_become_overrides(faces, tmp_path):
     cfg_file.write_text(yaml.safe_dump(tiny_config(faces, tmp_path / "cli")))
     p = argparse.ArgumentParser()
     add_train_args(p.add_subparsers(dest="command"))
-    args = p.parse_args(["train", "--config", str(cfg_file), "--epochs", "1", "--skip-bad", "--set", "seed=9", "--resume"])
+    args = p.parse_args(["train", "--config", str(cfg_file), "--epochs", "1", "--skip-bad", "--set", "seed=9", "--resume",
+                          "--ema-decay", "0.99"])
     assert args.resume is True
     cfg = load_config(args.config, overrides_from_args(args))
-    assert (cfg.epochs, cfg.seed, cfg.data.skip_bad) == (1, 9, True)
+    assert (cfg.epochs, cfg.seed, cfg.data.skip_bad, cfg.ema_decay) == (1, 9, True, 0.99)
     args.resume = False
     assert args.run(args) == 0 and (tmp_path / "cli" / "best" / "model.safetensors").is_file()
 

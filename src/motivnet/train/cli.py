@@ -36,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grad-accum", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--amp", choices=["none", "bf16", "fp16"])
+    p.add_argument("--ema-decay", type=float, metavar="D",
+                   help="validate and export a moving average of the weights, e.g. 0.998 (config key ema_decay)")
     p.add_argument("--max-steps", type=int, help="stop (resumably) after this many optimizer steps")
     p.add_argument("--skip-bad", action="store_true", default=None,
                    help="skip and count malformed rows, missing files and unknown labels instead of failing")
@@ -49,7 +51,7 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
     """The flags as ``key=value`` overrides, applied after ``--set`` ones."""
     flags = {
         "run_dir": args.run_dir, "epochs": args.epochs, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
-        "seed": args.seed, "amp": args.amp, "max_steps": args.max_steps, "data.skip_bad": args.skip_bad,
+        "seed": args.seed, "amp": args.amp, "ema_decay": args.ema_decay, "max_steps": args.max_steps, "data.skip_bad": args.skip_bad,
         "optim.freeze_encoder": args.freeze_encoder, "distributed": args.distributed, "threads": args.threads,
         "progress": args.progress,
     }

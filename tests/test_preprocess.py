@@ -109,3 +109,27 @@ def test_pixel_cap_is_checked_before_decoding(tmp_path, monkeypatch):
     with pytest.raises(ImageError, match="over the cap"):
         decode_image(path, max_pixels=50_000)
     assert not loads  # refused from the header, before any pixel was decoded
+
+
+def test_crop_pct_keeps_the_centre_like_zoom_in_and_round_trips_in_config(tmp_path):
+    from motivnet.data.augment import zoom_in
+    from motivnet.models import MotivNet, MotivNetConfig
+    from motivnet.preprocess import centre_crop
+
+    rgb = np.zeros((20, 20, 3), np.uint8)
+    rgb[:2] = 255  # a white band along the top edge: a 0.8 centre crop removes it
+    img = torch.from_numpy(rgb).permute(2, 0, 1).float()
+    torch.testing.assert_close(centre_crop(img, 0.8), torch.from_numpy(zoom_in(rgb, 0.8)).permute(2, 0, 1).float())
+    black = -torch.tensor(SAPIENS_MEAN) / torch.tensor(SAPIENS_STD)
+    cropped = Preprocessor((16, 16), crop_pct=0.8).tensor(rgb)
+    torch.testing.assert_close(cropped[:, 0, 8], black)
+    assert Preprocessor((16, 16)).tensor(rgb)[:, 0, 8].gt(black).all()  # whole image: the band is there
+    enc = {"embed_dim": 32, "depth": 1, "num_heads": 2, "image_size": [16, 16]}
+    from motivnet.models import SapiensConfig
+
+    cfg = MotivNetConfig.build(SapiensConfig(**enc), labels="affectnet8", decoder_dim=16, crop_pct=0.85)
+    MotivNet(cfg).save_pretrained(tmp_path / "m")
+    loaded = MotivNet.from_pretrained(tmp_path / "m").config
+    assert loaded.crop_pct == 0.85 and Preprocessor.from_config(loaded).crop_pct == 0.85
+    with pytest.raises(ValueError, match="crop_pct"):
+        MotivNetConfig.build(SapiensConfig(**enc), labels="affectnet8", decoder_dim=16, crop_pct=0.0)

@@ -381,3 +381,14 @@ def test_ema_run_validates_and_exports_the_average_and_resumes_exactly(faces, tm
     assert_same_weights(full.parent / "last", resumed.parent / "last")
     with pytest.raises(ValueError, match="fsdp"):
         TrainConfig.from_dict(tiny_config(faces, tmp_path / "bad", ema_decay=0.9, distributed="fsdp")).validate()
+
+
+def test_train_set_ignores_the_eval_crop_pct(faces, tmp_path):
+    from motivnet.train.setup import build_data
+
+    cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path / "crop"))
+    model = build_model(cfg.model)
+    model.config.crop_pct = 0.5  # e.g. a model folder whose config.json sets an inference crop
+    data = build_data(cfg, model, tmp_path / "crop", resume_split=False)
+    assert data.train.preprocessor.crop_pct == 1.0  # random crops replace it in training
+    assert data.val.preprocessor.crop_pct == 0.5  # validation scores what predict will see

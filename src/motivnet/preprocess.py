@@ -160,6 +160,17 @@ def resize(image: torch.Tensor, size: tuple[int, int], policy: str, fill: Sequen
     return out
 
 
+def centre_crop(image: torch.Tensor, fraction: float) -> torch.Tensor:
+    """(3, h, w) -> (3, round(h f), round(w f)): the centred window ``fraction`` as tall and wide
+    (``motivnet.data.augment.zoom_in`` without its random shift)."""
+    if fraction >= 1.0:
+        return image
+    h, w = image.shape[-2:]
+    ch, cw = max(1, min(h, round(h * fraction))), max(1, min(w, round(w * fraction)))
+    top, left = int(round((h - ch) / 2)), int(round((w - cw) / 2))  # as zoom_in rounds
+    return image[:, top : top + ch, left : left + cw]
+
+
 def _interp(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(image.shape[-2:]) == tuple(size):
         return image
@@ -175,17 +186,19 @@ class Preprocessor:
     mean: tuple[float, float, float] = SAPIENS_MEAN
     std: tuple[float, float, float] = SAPIENS_STD
     max_pixels: int = DEFAULT_MAX_PIXELS
+    crop_pct: float = 1.0  # keep this centred fraction of each side first (evaluation; training uses 1.0)
 
     @classmethod
     def from_config(cls, config: "MotivNetConfig") -> "Preprocessor":
-        return cls(image_size=config.image_size, resize=config.resize, mean=config.mean, std=config.std)
+        return cls(image_size=config.image_size, resize=config.resize, mean=config.mean, std=config.std,
+                   crop_pct=config.crop_pct)
 
     def tensor(self, image: ImageLike) -> torch.Tensor:
         """One image of any kind -> (3, H, W) float32, resized and normalised."""
         arr = decode_image(image, self.max_pixels)
         if not arr.flags.writeable:  # torch warns on read-only memory; crops may be views
             arr = arr.copy()
-        rgb = torch.from_numpy(arr).permute(2, 0, 1).float()
+        rgb = centre_crop(torch.from_numpy(arr).permute(2, 0, 1).float(), self.crop_pct)
         x = resize(rgb, self.image_size, self.resize, self.mean)
         mean = torch.tensor(self.mean).view(3, 1, 1)
         std = torch.tensor(self.std).view(3, 1, 1)
@@ -196,4 +209,4 @@ class Preprocessor:
         return torch.stack([self.tensor(im) for im in images])
 
 
-__all__ = ["DEFAULT_MAX_PIXELS", "SAPIENS_MEAN", "SAPIENS_STD", "ImageError", "Preprocessor", "decode_image", "resize", "to_rgb"]
+__all__ = ["DEFAULT_MAX_PIXELS", "SAPIENS_MEAN", "SAPIENS_STD", "ImageError", "Preprocessor", "centre_crop", "decode_image", "resize", "to_rgb"]

@@ -36,12 +36,18 @@ class MotivNetConfig:
     resize: str = "stretch"  # how images reach image_size: "stretch" (the paper's training) or "pad"
     mean: tuple[float, float, float] = SAPIENS_MEAN
     std: tuple[float, float, float] = SAPIENS_STD
+    # Inference only: keep this centred fraction of each side before resizing (timm's crop_pct).
+    # Training's random crops show faces larger than a whole image does; 1.0 keeps the whole image.
+    crop_pct: float = 1.0
     encoder_name: str | None = None  # the registry name it was built from, for humans
 
     def __post_init__(self) -> None:
         self.labels = label_set(list(self.labels)).classes
         self.mean = tuple(float(v) for v in self.mean)  # type: ignore[assignment]
         self.std = tuple(float(v) for v in self.std)  # type: ignore[assignment]
+        self.crop_pct = float(self.crop_pct)
+        if not 0.0 < self.crop_pct <= 1.0:
+            raise ValueError(f"crop_pct must be in (0, 1], not {self.crop_pct}")
         if self.resize not in RESIZE_POLICIES:
             raise ValueError(f"resize must be one of {RESIZE_POLICIES}, not {self.resize!r}")
         if self.decoder.num_classes != len(self.labels):
@@ -81,6 +87,7 @@ class MotivNetConfig:
             "resize": self.resize,
             "mean": list(self.mean),
             "std": list(self.std),
+            "crop_pct": self.crop_pct,
         }
 
     @classmethod

@@ -113,7 +113,8 @@ def build_data(config: TrainConfig, model: MotivNet, run_dir: Path, resume_split
         val = open_(dc.val, "val")
     test = open_(dc.test, "test") if dc.test is not None else None
     augment = build_augment(dc.augment)
-    train = train.with_transform(augment=augment, seed=config.seed)
+    # The train set sees whole images under its random crops; crop_pct is evaluation's.
+    train = train.with_transform(preprocessor=replace(pre, crop_pct=1.0), augment=augment, seed=config.seed)
     notes.append(f"selected: train {len(train)}, val {len(val)}" + (f", test {len(test)}" if test else "")
                  + (f" (n={split.n} per class, seed {split.seed})" if split.n else ""))
     weights, note = train_sample_weights(dc, train)

@@ -1,0 +1,73 @@
+"""Is B really better than A on the same images? From two ``motivnet evaluate`` predictions CSVs
+of one image set (two models, or one model under two preprocessings), print the share of images
+whose predicted class differs, the difference in plain and source-balanced accuracy, and a 95 %
+paired bootstrap interval for each (images resampled with replacement, both systems together).
+An adoption rule whose threshold sits inside that interval is deciding on noise.
+
+    python benchmarks/framing.py --weights W --manifest experiments/default-model/split.json \
+        --split val DATA/affectnet96/train --pads "" --crops 0.95 --out REPORT
+    python benchmarks/paired_difference.py REPORT/predictions_model__split-val.csv \
+        REPORT/predictions_model__split-val-crop0.95.csv
+
+Source-balanced weights are ``source_bias.py``'s (``--pattern``), computed once on the whole set.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from motivnet.evaluation.labelmap import restrict
+from motivnet.evaluation.prediction_files import read_predictions
+from motivnet.train.setup import balance_weights, sample_sources
+
+
+def correct_by_id(path: Path) -> tuple[dict[str, bool], dict[str, int], dict[str, int]]:
+    """id -> (prediction right?, predicted class, target) for every answered image of the file's first set."""
+    out = read_predictions(path)[0]
+    probs, targets, failed, mapping = restrict(out)
+    scored = set(mapping.scored_classes)
+    ids = [i for i, t in zip(out.ids, out.targets.tolist()) if out.dataset_classes[t] in scored]
+    pred = probs.argmax(1)
+    right, cls, tgt = {}, {}, {}
+    for k, i in enumerate(ids):
+        i = str(Path(i).with_suffix(""))  # framing.py's copies are .png: match on the name alone
+        if not bool(failed[k]):
+            right[i], cls[i], tgt[i] = bool(pred[k] == targets[k]), int(pred[k]), int(targets[k])
+    return right, cls, tgt
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("a", type=Path, help="predictions CSV of the baseline")
+    ap.add_argument("b", type=Path, help="predictions CSV of the candidate (same images)")
+    ap.add_argument("--pattern", default=r"(?:^|/)(ffhq)_[^/]*$", help="regex naming each file's source")
+    ap.add_argument("--resamples", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    ra, ca, ta = correct_by_id(args.a)
+    rb, cb, _ = correct_by_id(args.b)
+    ids = sorted(set(ra) & set(rb))
+    if not ids:
+        raise SystemExit(f"{args.a} and {args.b}: no image in common")
+    a = np.array([ra[i] for i in ids], float)
+    b = np.array([rb[i] for i in ids], float)
+    w = balance_weights([ta[i] for i in ids], sample_sources(ids, args.pattern))[0].double().numpy()
+    rng = np.random.default_rng(args.seed)
+    draws = rng.integers(0, len(ids), (args.resamples, len(ids)))
+    flips = 100 * np.mean([ca[i] != cb[i] for i in ids])
+    print(f"{len(ids)} images in both; predicted class differs on {flips:.1f} %")
+    for name, weight in (("accuracy", np.ones(len(ids))), ("source-balanced accuracy", w)):
+        diff = 100 * (np.sum(weight * (b - a)) / weight.sum())
+        boot = 100 * (np.take(weight * (b - a), draws).sum(1) / np.take(weight, draws).sum(1))
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        acc_a, acc_b = (100 * np.sum(weight * x) / weight.sum() for x in (a, b))
+        print(f"{name}: {acc_a:.2f} -> {acc_b:.2f} %, difference {diff:+.2f} (95 % paired bootstrap {lo:+.2f} to {hi:+.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    raise SystemExit(main())

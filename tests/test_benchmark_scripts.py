@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from motivnet.labels import AFFECTNET8
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,3 +32,25 @@ def test_paired_difference_matches_images_by_name_and_counts_changes(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "4 images in both; predicted class differs on 25.0 %" in r.stdout  # .jpg and .png copies pair up
     assert "accuracy: 50.00 -> 75.00 %, difference +25.00" in r.stdout
+
+
+def test_average_predictions_averages_views_keeps_failures_and_never_overwrites(tmp_path):
+    a = predictions_csv(tmp_path / "a.csv", [("x", "happy", "happy"), ("y", "sad", "anger")], ".jpg")
+    b = predictions_csv(tmp_path / "b.csv", [("x", "happy", "sad"), ("y", "sad", "sad")], ".png")
+    lines = b.read_text().splitlines()
+    cells = lines[1].split(",")
+    lines[1] = ",".join(cells[:2] + [""] * 8 + cells[10:])  # b failed on x
+    b.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "avg.csv"
+    script = str(ROOT / "benchmarks" / "average_predictions.py")
+    r = subprocess.run([sys.executable, script, str(a), str(b), "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    import csv
+
+    rows = list(csv.DictReader(open(out)))
+    assert rows[0]["prob_happy"] == ""  # one view failed: the image stays failed
+    assert float(rows[1]["prob_sad"]) == pytest.approx((0.9 + 0.1 / 7) / 2, abs=1e-5)
+    assert float(rows[1]["prob_anger"]) == pytest.approx((0.9 + 0.1 / 7) / 2, abs=1e-5)
+    before = out.read_text()
+    r = subprocess.run([sys.executable, script, str(a), str(b), "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "not overwriting" in r.stderr and out.read_text() == before

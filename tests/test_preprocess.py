@@ -114,12 +114,10 @@ def test_pixel_cap_is_checked_before_decoding(tmp_path, monkeypatch):
 def test_crop_pct_keeps_the_centre_like_zoom_in_and_round_trips_in_config(tmp_path):
     from motivnet.data.augment import zoom_in
     from motivnet.models import MotivNet, MotivNetConfig
-    from motivnet.preprocess import centre_crop
 
     rgb = np.zeros((20, 20, 3), np.uint8)
     rgb[:2] = 255  # a white band along the top edge: a 0.8 centre crop removes it
-    img = torch.from_numpy(rgb).permute(2, 0, 1).float()
-    torch.testing.assert_close(centre_crop(img, 0.8), torch.from_numpy(zoom_in(rgb, 0.8)).permute(2, 0, 1).float())
+    torch.testing.assert_close(Preprocessor((16, 16), crop_pct=0.8).tensor(rgb), Preprocessor((16, 16)).tensor(zoom_in(rgb, 0.8)))
     black = -torch.tensor(SAPIENS_MEAN) / torch.tensor(SAPIENS_STD)
     cropped = Preprocessor((16, 16), crop_pct=0.8).tensor(rgb)
     torch.testing.assert_close(cropped[:, 0, 8], black)

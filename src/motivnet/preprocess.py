@@ -160,15 +160,17 @@ def resize(image: torch.Tensor, size: tuple[int, int], policy: str, fill: Sequen
     return out
 
 
-def centre_crop(image: torch.Tensor, fraction: float) -> torch.Tensor:
-    """(3, h, w) -> (3, round(h f), round(w f)): the centred window ``fraction`` as tall and wide
-    (``motivnet.data.augment.zoom_in`` without its random shift)."""
-    if fraction >= 1.0:
-        return image
-    h, w = image.shape[-2:]
-    ch, cw = max(1, min(h, round(h * fraction))), max(1, min(w, round(w * fraction)))
-    top, left = int(round((h - ch) / 2)), int(round((w - cw) / 2))  # as zoom_in rounds
-    return image[:, top : top + ch, left : left + cw]
+def zoom_in(rgb: np.ndarray, side: float, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+    """Crop a window ``side`` x as wide and tall as the image, centred but for a shift of
+    ``dx``/``dy`` (each in [-1, 1]) times half the free margin: AffectNet's framing turned into the
+    tight, forehead-and-chin-cut crops of FER2013 or a detector's tight box. Unlike
+    ``random_resized_crop`` the face stays near the middle. With no shift it is also the
+    ``crop_pct`` centre crop of evaluation and inference (``Preprocessor``)."""
+    h, w = rgb.shape[:2]
+    cw, ch = max(1, min(w, int(round(w * side)))), max(1, min(h, int(round(h * side))))
+    x = int(round((w - cw) / 2 * (1 + 0.5 * dx)))
+    y = int(round((h - ch) / 2 * (1 + 0.5 * dy)))
+    return np.ascontiguousarray(rgb[y : y + ch, x : x + cw])
 
 
 def _interp(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -196,9 +198,11 @@ class Preprocessor:
     def tensor(self, image: ImageLike) -> torch.Tensor:
         """One image of any kind -> (3, H, W) float32, resized and normalised."""
         arr = decode_image(image, self.max_pixels)
+        if self.crop_pct < 1.0:
+            arr = zoom_in(arr, self.crop_pct)
         if not arr.flags.writeable:  # torch warns on read-only memory; crops may be views
             arr = arr.copy()
-        rgb = centre_crop(torch.from_numpy(arr).permute(2, 0, 1).float(), self.crop_pct)
+        rgb = torch.from_numpy(arr).permute(2, 0, 1).float()
         x = resize(rgb, self.image_size, self.resize, self.mean)
         mean = torch.tensor(self.mean).view(3, 1, 1)
         std = torch.tensor(self.std).view(3, 1, 1)
@@ -209,4 +213,4 @@ class Preprocessor:
         return torch.stack([self.tensor(im) for im in images])
 
 
-__all__ = ["DEFAULT_MAX_PIXELS", "SAPIENS_MEAN", "SAPIENS_STD", "ImageError", "Preprocessor", "centre_crop", "decode_image", "resize", "to_rgb"]
+__all__ = ["DEFAULT_MAX_PIXELS", "SAPIENS_MEAN", "SAPIENS_STD", "ImageError", "Preprocessor", "decode_image", "resize", "to_rgb", "zoom_in"]

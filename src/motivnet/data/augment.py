@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..preprocess import zoom_in  # the one centred crop; evaluation's crop_pct uses it too
+
 # ITU-R 601 luma weights, as PIL's "L" conversion uses.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -89,18 +91,6 @@ def zoom_out(rgb: np.ndarray, factor: float) -> np.ndarray:
     if py == 0 and px == 0:
         return rgb
     return np.pad(rgb, ((py, py), (px, px), (0, 0)), mode="edge")
-
-
-def zoom_in(rgb: np.ndarray, side: float, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
-    """Crop a window ``side`` x as wide and tall as the image, centred but for a shift of
-    ``dx``/``dy`` (each in [-1, 1]) times half the free margin: AffectNet's framing turned into the
-    tight, forehead-and-chin-cut crops of FER2013 or a detector's tight box. Unlike
-    ``random_resized_crop`` the face stays near the middle."""
-    h, w = rgb.shape[:2]
-    cw, ch = max(1, min(w, int(round(w * side)))), max(1, min(h, int(round(h * side))))
-    x = int(round((w - cw) / 2 * (1 + 0.5 * dx)))
-    y = int(round((h - ch) / 2 * (1 + 0.5 * dy)))
-    return np.ascontiguousarray(rgb[y : y + ch, x : x + cw])
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from .ema import check_decay
 from .precision import check_amp
 
 
@@ -124,8 +125,8 @@ class TrainConfig:
             raise ValueError(f"optim.scheduler must be cosine_restarts or none, not {self.optim.scheduler!r}")
         if self.optim.warmup_epochs < 0:
             raise ValueError(f"optim.warmup_epochs must be >= 0, not {self.optim.warmup_epochs}")
-        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be between 0 and 1 (exclusive), not {self.ema_decay}")
+        if self.ema_decay is not None:
+            check_decay(self.ema_decay)
         if self.ema_decay is not None and self.distributed == "fsdp":
             raise ValueError("ema_decay is not supported with distributed: fsdp (each rank holds only a shard); use ddp")
         if self.model.init_from and self.model.init_encoder:

@@ -15,12 +15,16 @@ import torch
 from torch import nn
 
 
+def check_decay(decay: float) -> None:
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"ema_decay must be between 0 and 1 (exclusive), not {decay}")
+
+
 class WeightEMA:
     """The average of ``module``'s floating-point state (parameters and buffers), kept in float32."""
 
     def __init__(self, module: nn.Module, decay: float) -> None:
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"ema_decay must be between 0 and 1 (exclusive), not {decay}")
+        check_decay(decay)
         self.decay = decay
         self.updates = 0
         self.shadow = {k: v.detach().float().clone() for k, v in module.state_dict().items() if v.is_floating_point()}
@@ -63,4 +67,4 @@ class WeightEMA:
         self.shadow = {k: v.float().clone() for k, v in state["shadow"].items()}
 
 
-__all__ = ["WeightEMA"]
+__all__ = ["WeightEMA", "check_decay"]

@@ -8,22 +8,24 @@ ensemble they would make, written as one predictions file that ``paired_differen
     python benchmarks/average_predictions.py REPORT/predictions_model__split-val*.csv --out avg.csv
     python benchmarks/paired_difference.py REPORT/predictions_model__split-val.csv avg.csv
 
+Files are read and written by evaluate's own code (``read_predictions``, ``write_predictions``).
 Images pair up by class folder and name without the suffix (framing.py's copies are .png); the
-first file's rows, order and non-probability columns are kept; an image a view failed on stays
-failed. An image missing from any file stops the script with its name.
+first file's rows, order, system and dataset are kept; an image a view failed on stays failed. An
+image missing from any file stops the script with its name.
 """
 from __future__ import annotations
 
 import argparse
-import csv
+import dataclasses
 from pathlib import Path
 
+import torch
 
-def rows_by_name(path: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        rows = {str(Path(r["file"]).with_suffix("")): r for r in reader}
-        return rows, list(reader.fieldnames or [])
+from motivnet.evaluation.prediction_files import read_predictions, write_predictions
+
+
+def name_key(sample: str) -> str:
+    return str(Path(sample).with_suffix(""))  # framing.py's copies are .png
 
 
 def main() -> int:
@@ -33,24 +35,24 @@ def main() -> int:
     args = ap.parse_args()
     if args.out.exists():
         raise SystemExit(f"{args.out}: exists; not overwriting it")
-    first, columns = rows_by_name(args.predictions[0])
-    probs = [c for c in columns if c.startswith("prob_")]
-    others = [rows_by_name(p)[0] for p in args.predictions[1:]]
-    for path, rows in zip(args.predictions[1:], others):
-        missing = sorted(set(first) - set(rows))
+    views = [read_predictions(p)[0] for p in args.predictions]
+    first = views[0]
+    names = [name_key(i) for i in first.ids]
+    total = torch.zeros(len(names), len(first.classes), dtype=torch.float64)
+    failed = first.failed.clone()
+    for path, view in zip(args.predictions, views):
+        if view.classes != first.classes:
+            raise SystemExit(f"{path}: classes {view.classes} differ from {args.predictions[0]}'s {first.classes}")
+        row = {name_key(i): k for k, i in enumerate(view.ids)}
+        missing = [n for n in names if n not in row]
         if missing:
             raise SystemExit(f"{path}: has no row for {missing[0]} (+{len(missing) - 1} more)")
-    with open(args.out, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        for name, row in first.items():
-            views = [row] + [rows[name] for rows in others]
-            if any(v[c] == "" for v in views for c in probs):  # a view failed: the image stays failed
-                w.writerow({**row, **{c: "" for c in probs}})
-                continue
-            mean = {c: sum(float(v[c]) for v in views) / len(views) for c in probs}
-            w.writerow({**row, **{c: f"{p:.6f}" for c, p in mean.items()}})
-    print(f"{args.out}: {len(first)} images, the mean of {len(args.predictions)} files")
+        idx = torch.tensor([row[n] for n in names], dtype=torch.long)
+        failed |= view.failed[idx]  # a view failed: the image stays failed
+        total += view.log_probs[idx].double().exp()
+    mean = dataclasses.replace(first, log_probs=(total / len(views)).float().log(), failed=failed)
+    write_predictions(mean, args.out)
+    print(f"{args.out}: {len(names)} images, the mean of {len(views)} files")
     return 0
 
 

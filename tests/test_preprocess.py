@@ -117,9 +117,9 @@ def test_crop_pct_keeps_the_centre_like_zoom_in_and_round_trips_in_config(tmp_pa
 
     rgb = np.zeros((20, 20, 3), np.uint8)
     rgb[:2] = 255  # a white band along the top edge: a 0.8 centre crop removes it
-    torch.testing.assert_close(Preprocessor((16, 16), crop_pct=0.8).tensor(rgb), Preprocessor((16, 16)).tensor(zoom_in(rgb, 0.8)))
-    black = -torch.tensor(SAPIENS_MEAN) / torch.tensor(SAPIENS_STD)
     cropped = Preprocessor((16, 16), crop_pct=0.8).tensor(rgb)
+    torch.testing.assert_close(cropped, Preprocessor((16, 16)).tensor(zoom_in(rgb, 0.8)))
+    black = -torch.tensor(SAPIENS_MEAN) / torch.tensor(SAPIENS_STD)
     torch.testing.assert_close(cropped[:, 0, 8], black)
     assert Preprocessor((16, 16)).tensor(rgb)[:, 0, 8].gt(black).all()  # whole image: the band is there
     enc = {"embed_dim": 32, "depth": 1, "num_heads": 2, "image_size": [16, 16]}

@@ -384,7 +384,7 @@ def test_run_model_scores_on_the_classes_present(tmp_path, weights):
     ds = open_dataset(make_folders(tmp_path / "fer", ["angry", "happy"], per_class=1))
     assert ds.labels.name == "affectnet8"  # the reader's default set: contempt would be kept without present_only
     model = MotivNet.from_pretrained(weights)
-    out = run_model(model, ds, system="tiny", dataset_name="fer", tta_flip=True)
+    out = run_model(model, ds, system="tiny", dataset_name="fer", tta="flip")
     assert out.dataset_classes == ("happy", "anger") and out.classes == AFFECTNET8.classes
     assert torch.allclose(out.log_probs.exp().sum(-1), torch.ones(2), atol=1e-5)
     assert run_model(model, ds, system="tiny", dataset_name="fer", present_only=False).dataset_classes == AFFECTNET8.classes

@@ -124,6 +124,39 @@ def test_tta_flip_averages_image_and_mirror(capsys, weights, images):
     assert json.loads(out)[0]["probs"] == pytest.approx(flip, abs=1e-4)  # JSON rounds to 4 places
 
 
+def test_tta_crops_flip_is_the_mean_over_eight_views_in_predict_and_evaluate(capsys, weights, images, tmp_path):
+    from motivnet.data import open_dataset
+    from motivnet.evaluation import run_model
+    from motivnet.models import MotivNet
+    from motivnet.preprocess import zoom_in
+
+    f = images / "pair.png"
+    rgb = np.asarray(Image.open(f).convert("RGB"))
+    plain = motivnet.load(weights, detector=None)
+    views = [zoom_in(rgb, c) for c in (1.0, 0.95, 0.9, 0.85)]
+    views += [np.ascontiguousarray(v[:, ::-1]) for v in views]
+    expected = plain.classify(views).mean(0)
+    rec = motivnet.load(weights, detector=None, tta="crops+flip")
+    assert rec.tta.views == 8
+    got = rec.predict(rgb)[0].probs
+    assert list(got.values()) == pytest.approx(expected.tolist(), abs=1e-5)
+    crops = motivnet.load(weights, detector=None, tta="crops").predict(rgb)[0].probs
+    assert list(crops.values()) == pytest.approx(plain.classify(views[:4]).mean(0).tolist(), abs=1e-5)
+    # evaluate's run_model takes the same views of a dataset's images
+    (tmp_path / "set" / "happy").mkdir(parents=True)
+    Image.fromarray(rgb).save(tmp_path / "set" / "happy" / "pair.png")
+    out = run_model(MotivNet.from_pretrained(weights), open_dataset(tmp_path / "set", labels="affectnet8"), system="t",
+                    dataset_name="d", tta="crops+flip", present_only=False)
+    assert out.log_probs.exp()[0].tolist() == pytest.approx(expected.tolist(), abs=1e-5)
+    assert "8 views" in out.notes[0]
+    _, printed, _ = run(capsys, "predict", str(f), "--weights", str(weights), "--no-detect", "--json", "--tta", "crops+flip")
+    assert json.loads(printed)[0]["probs"] == pytest.approx(got, abs=1e-4)
+    with pytest.raises(ValueError, match="unknown test-time augmentation 'crop'"):
+        motivnet.load(weights, detector=None, tta="crop")
+    with pytest.raises(ValueError, match="contradict"):
+        motivnet.load(weights, detector=None, tta="crops", tta_flip=True)
+
+
 def test_save_annotated_never_overwrites(capsys, weights, images, tmp_path):
     out_dir = tmp_path / "annotated"
     out_dir.mkdir()

@@ -392,3 +392,48 @@ def test_train_set_ignores_the_eval_crop_pct(faces, tmp_path):
     data = build_data(cfg, model, tmp_path / "crop", resume_split=False)
     assert data.train.preprocessor.crop_pct == 1.0  # random crops replace it in training
     assert data.val.preprocessor.crop_pct == 0.5  # validation scores what predict will see
+
+
+def _teacher_csv(path: Path, files: list[str], probs: dict[str, float], failed: tuple[str, ...] = ()) -> Path:
+    """A predictions file in evaluate's format: the same probabilities for every file."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "target", *(f"prob_{c}" for c in probs), "system", "dataset"])
+        for rel in files:
+            cells = ["" if rel in failed else f"{p:.6f}" for p in probs.values()]
+            w.writerow([rel, rel.split("/")[0], *cells, "teacher", "faces"])
+    return path
+
+
+def test_distill_trains_toward_the_teachers_probabilities(faces, tmp_path):
+    from motivnet.recognizer import EmotionRecognizer
+
+    # The teacher says "happy" for every image. Its file names are .jpg where the images are .png
+    # (framing.py's copies differ the other way round), its columns are in another order and it
+    # has a class the model lacks: rows pair by name without suffix, columns by class name.
+    files = [f"{c}/{i}.jpg" for c in CLASSES for i in range(10)]
+    teacher = _teacher_csv(tmp_path / "t.csv", files, {"fear": 0.5, "sad": 0.0, "happy": 0.5, "anger": 0.0, "neutral": 0.0})
+    cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path / "d", epochs=3, distill={"predictions": str(teacher), "weight": 1.0}))
+    best = train(cfg)
+    rec = EmotionRecognizer(MotivNet.from_pretrained(best), detector=None)
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(faces.glob("*/*.png"))]
+    top = rec.classify(images).argmax(1)
+    assert (top == rec.labels.index("happy")).float().mean() > 0.9  # labels alone would give 1 in 4
+
+
+def test_distill_names_what_the_teacher_file_lacks(faces, tmp_path):
+    from motivnet.train.distill import soft_targets, teacher_probs
+
+    ids = ["angry/0.png", "happy/1.png"]
+    probs = {"anger": 0.2, "happy": 0.6, "sad": 0.2}
+    t = teacher_probs(_teacher_csv(tmp_path / "ok.csv", ["angry/0.jpg", "happy/1.jpg"], probs), ids, ("happy", "anger"))
+    torch.testing.assert_close(t, torch.tensor([[0.75, 0.25], [0.75, 0.25]]))  # renormalised over the model's classes
+    torch.testing.assert_close(soft_targets(torch.tensor([1, 0]), t, 0.5), torch.tensor([[0.375, 0.625], [0.875, 0.125]]))
+    with pytest.raises(ValueError, match=r"no teacher answer for 1 training image\(s\): happy/1.png"):
+        teacher_probs(_teacher_csv(tmp_path / "part.csv", ["angry/0.jpg"], probs), ids, ("happy", "anger"))
+    with pytest.raises(ValueError, match=r"no teacher answer .*happy/1.png"):
+        teacher_probs(_teacher_csv(tmp_path / "f.csv", ["angry/0.jpg", "happy/1.jpg"], probs, failed=("happy/1.jpg",)), ids, ("happy",))
+    with pytest.raises(ValueError, match="no probability column for class.*neutral"):
+        teacher_probs(tmp_path / "ok.csv", ids, ("happy", "neutral"))
+    with pytest.raises(ValueError, match=r"distill.weight must be in \(0, 1\]"):
+        TrainConfig.from_dict(tiny_config(faces, tmp_path, distill={"predictions": "x.csv", "weight": 0.0})).validate()

@@ -197,9 +197,14 @@ class Preprocessor:
 
     def tensor(self, image: ImageLike) -> torch.Tensor:
         """One image of any kind -> (3, H, W) float32, resized and normalised."""
-        arr = decode_image(image, self.max_pixels)
-        if self.crop_pct < 1.0:
-            arr = zoom_in(arr, self.crop_pct)
+        return self.rgb_tensor(decode_image(image, self.max_pixels))
+
+    def rgb_tensor(self, arr: np.ndarray, crop_pct: float | None = None) -> torch.Tensor:
+        """A decoded RGB uint8 (h, w, 3) array -> (3, H, W), after a centred crop of ``crop_pct``
+        (default: this preprocessor's) of each side."""
+        crop_pct = self.crop_pct if crop_pct is None else crop_pct
+        if crop_pct < 1.0:
+            arr = zoom_in(arr, crop_pct)
         if not arr.flags.writeable:  # torch warns on read-only memory; crops may be views
             arr = arr.copy()
         rgb = torch.from_numpy(arr).permute(2, 0, 1).float()

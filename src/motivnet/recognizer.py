@@ -17,6 +17,7 @@ from .faces import Face, FaceDetector, align_face, get_detector
 from .models import MotivNet
 from .preprocess import DEFAULT_MAX_PIXELS, ImageError, ImageLike, Preprocessor, decode_image
 from .records import FaceRecord
+from .tta import TTA, ViewPreprocessor, mean_probs
 
 DEFAULT_WEIGHTS_DIR = Path(__file__).parent / "weights" / "default"
 #: The error of an input in which the detector found no face (video frames without one are skipped).
@@ -71,12 +72,16 @@ class EmotionRecognizer:
         topk: int = 3,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         options: InferenceOptions | None = None,
+        tta: TTA | str | None = None,
         tta_flip: bool = False,
     ) -> None:
         """``model``: a MotivNet (run by ``TorchClassifier`` with ``options``: bf16, int8, compile,
         threads) or a ready classifier from ``motivnet.backends`` (e.g. ``OnnxClassifier``).
-        ``tta_flip``: average each face's probabilities with its mirror image's (twice the model
-        work; see MODEL_CARD.md for what it buys)."""
+        ``tta``: test-time augmentation, a ``motivnet.tta`` preset (``flip``, ``crops``,
+        ``crops+flip``) or a ``TTA``: each face's probabilities are the mean over its views (one
+        model pass per view; see MODEL_CARD.md for what they buy). ``tta_flip=True`` is ``tta="flip"``."""
+        if tta_flip and tta not in (None, "none", "flip"):
+            raise ValueError(f"tta_flip=True and tta={tta!r} contradict each other; give one")
         self.device = torch.device(device)
         if isinstance(model, MotivNet):
             self.classifier: Classifier = TorchClassifier(model, options, self.device)
@@ -92,7 +97,8 @@ class EmotionRecognizer:
         self.preprocess.max_pixels = max_pixels
         self.batch_size = batch_size
         self.topk = min(topk, len(self.config.labels))
-        self.tta_flip = tta_flip
+        self.tta = TTA.parse("flip" if tta_flip else tta)
+        self.views = ViewPreprocessor(self.preprocess, self.tta.crops)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -103,13 +109,8 @@ class EmotionRecognizer:
         """Face crops, RGB uint8 (h, w, 3) of any size -> probabilities (N, num_classes)."""
         out = []
         for i in range(0, len(crops), self.batch_size):
-            batch = self.preprocess(crops[i : i + self.batch_size])
-            if self.tta_flip:
-                # One call on image + mirror (N, 3, H, W) x 2 keeps the batch dimension busy.
-                both = self.classifier(torch.cat([batch, batch.flip(-1)])).float().softmax(-1).cpu()
-                out.append((both[: len(batch)] + both[len(batch) :]) / 2)
-            else:
-                out.append(self.classifier(batch).float().softmax(-1).cpu())
+            views = self.views(crops[i : i + self.batch_size])  # (B, C, 3, H, W), C crop views
+            out.append(mean_probs(self.classifier, views, self.tta.flip).cpu())
         return torch.cat(out) if out else torch.empty(0, len(self.labels))
 
     def predict(self, images: ImageLike | Sequence[ImageLike], detect: bool | None = None) -> list[FaceRecord]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.open import FORMATS
-from .predict import add_fast_path_options
+from .predict import add_fast_path_options, add_tta_options
 
 SPLIT_NAMES = {"train", "training", "val", "valid", "validation", "test"}
 # A dataset argument ``NAME=PATH``; the name must look like an identifier, not a path.
@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="images per model batch (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N samples of each dataset, taking classes in turn")
-    p.add_argument("--tta-flip", action="store_true", help="average the probabilities of each image and its mirror")
+    add_tta_options(p, "image")
     p.add_argument("--format", default="auto", choices=["auto", *FORMATS], help="dataset format (default: %(default)s)")
     p.add_argument("--labels", help="the datasets' label set when it cannot be inferred: affectnet8, affectnet7, fer2013 "
                    "or a comma-separated class list")
@@ -204,7 +204,7 @@ def _run_dataset(args: argparse.Namespace, model: Any, system: str, name: str, p
     failures: list[str] = []
     outputs = run_model(
         model, ds, system=system, dataset_name=name, batch_size=args.batch_size, device=args.device,
-        tta_flip=args.tta_flip, present_only=False,  # classes already settled above, before --limit
+        tta=args.tta, present_only=False,  # classes already settled above, before --limit
         on_error=lambda i, why: failures.append(f"{i}: {why}"), on_batch=bar.update,
     )
     bar.close()
@@ -276,7 +276,7 @@ def _model_info(model: Any, weights: str | None, system: str, backend: str, vari
 
 def _options(args: argparse.Namespace, variant: str) -> dict[str, Any]:
     return {
-        "batch_size": args.batch_size, "device": args.device, "limit": args.limit, "tta_flip": args.tta_flip,
+        "batch_size": args.batch_size, "device": args.device, "limit": args.limit, "tta": args.tta,
         "format": args.format, "labels": args.labels, "split": args.split, "ece_bins": args.ece_bins,
         "backend": args.backend, "bf16": args.bf16, "int8": args.int8, "compile": args.compile,
         "threads": args.threads, "variant": variant,
@@ -294,8 +294,8 @@ def _command(args: argparse.Namespace) -> str:
             parts += [flag, str(value)]
     if args.format != "auto":
         parts += ["--format", args.format]
-    if args.tta_flip:
-        parts.append("--tta-flip")
+    if args.tta != "none":
+        parts += ["--tta", args.tta]
     if args.backend != "torch":
         parts += ["--backend", args.backend]
     parts += [f"--{flag}" for flag in ("bf16", "int8", "compile") if getattr(args, flag)]

@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="faces per model batch (default: %(default)s)")
     p.add_argument("--topk", type=int, default=3, help="how many classes to list per face (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
-    p.add_argument("--tta-flip", action="store_true", help="average each face with its mirror image (twice the model work)")
+    add_tta_options(p, "face")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     video = p.add_argument_group("video and webcam (needs the video extra: pip install 'motivnet[video]')")
@@ -56,6 +56,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     video.add_argument("--max-frames", type=int, metavar="N", help="stop each video or camera after N sampled frames")
     add_fast_path_options(p)
     p.set_defaults(run=run, format="table")
+
+
+def add_tta_options(p: argparse.ArgumentParser, what: str) -> None:
+    """--tta PRESET and its older spelling --tta-flip (= --tta flip), shared by predict and evaluate."""
+    from ..tta import PRESETS
+
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--tta", choices=list(PRESETS), default="none",
+                   help=f"test-time augmentation: mean probabilities over views of each {what} (flip: with its mirror, "
+                        "2 passes; crops: centred crops 1/0.95/0.9/0.85, 4; crops+flip: 8) (default: %(default)s)")
+    g.add_argument("--tta-flip", dest="tta", action="store_const", const="flip", help="the same as --tta flip")
 
 
 def add_fast_path_options(p: argparse.ArgumentParser) -> None:
@@ -90,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         topk=args.topk,
         max_pixels=args.max_pixels,
-        tta_flip=args.tta_flip,
+        tta=args.tta,
         backend=args.backend,
         bf16=args.bf16,
         int8=args.int8,

@@ -8,7 +8,6 @@ as wrong), not a crash of the whole evaluation.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -18,6 +17,7 @@ from ..data import EmotionDataset
 from ..labels import label_set
 from ..models import MotivNet
 from ..preprocess import ImageError, Preprocessor
+from ..tta import TTA, ViewPreprocessor, mean_probs
 from .outputs import SystemOutputs
 
 OnError = Callable[[str, str], None]  # (sample id, reason)
@@ -58,7 +58,7 @@ def interleaved_first(targets: Sequence[int], n: int) -> list[int]:
 def _batches(
     dataset: EmotionDataset, batch_size: int, on_error: OnError | None
 ) -> Iterator[tuple[range, list[int], torch.Tensor | None]]:
-    """(dataset positions, those readable, their images (B, 3, H, W)) per batch."""
+    """(dataset positions, those readable, their crop views (B, C, 3, H, W)) per batch."""
     for start in range(0, len(dataset), batch_size):
         ok, images = [], []
         span = range(start, min(start + batch_size, len(dataset)))
@@ -82,7 +82,7 @@ def run_model(
     dataset_name: str,
     batch_size: int = 32,
     device: str | torch.device = "cpu",
-    tta_flip: bool = False,
+    tta: TTA | str | None = None,
     present_only: bool = True,
     on_error: OnError | None = None,
     on_batch: Callable[[int], None] | None = None,
@@ -91,7 +91,8 @@ def run_model(
 
     ``model``: a MotivNet, run in float32 on ``device``, or a ready classifier from
     ``motivnet.backends`` (``load_classifier``/``build_classifier``), which keeps its own device.
-    ``tta_flip``: average the probabilities of each image and its horizontal mirror.
+    ``tta``: test-time augmentation (a ``motivnet.tta`` preset or ``TTA``): each image's
+    probabilities are the mean over its views.
     ``present_only``: score on the classes the dataset holds (``present_classes``); False keeps
     its whole label set (one declared with ``labels=``).
     ``on_error(id, reason)`` is called per unreadable image; ``on_batch(k)`` after each batch.
@@ -100,17 +101,20 @@ def run_model(
     labels = tuple(classifier.config.labels)
     if present_only:
         dataset = present_classes(dataset)
-    dataset = dataset.with_transform(preprocessor=Preprocessor.from_config(classifier.config), augment=None)
+    tta = TTA.parse(tta)
+    # Every crop view from one decode: the dataset yields (C, 3, H, W) per image.
+    views = ViewPreprocessor(Preprocessor.from_config(classifier.config), tta.crops)
+    dataset = dataset.with_transform(preprocessor=views, augment=None)  # type: ignore[arg-type]
     n, k = len(dataset), len(labels)
     log_probs = torch.full((n, k), float("nan"))
     failed = torch.ones(n, dtype=torch.bool)
     for span, idx, images in _batches(dataset, batch_size, on_error):
         if images is not None:
             # The classifier moves the batch to its device and returns float32 logits on the CPU.
-            lp = classifier(images).float().log_softmax(-1)
-            if tta_flip:
-                # Mean of the two probability vectors, in log space: log((p + p') / 2).
-                lp = torch.logaddexp(lp, classifier(images.flip(-1)).float().log_softmax(-1)) - math.log(2.0)
+            if tta.views == 1:
+                lp = classifier(images[:, 0]).float().log_softmax(-1)
+            else:
+                lp = mean_probs(classifier, images, tta.flip).log()
             log_probs[idx] = lp.cpu()
             failed[idx] = False
         if on_batch:
@@ -125,7 +129,7 @@ def run_model(
         failed=failed,
         ids=dataset.ids,
         source=dataset.name,
-        notes=["test-time horizontal flip (mean of image and mirror probabilities)"] if tta_flip else [],
+        notes=[tta.describe()] if tta.views > 1 else [],
     )
 
 

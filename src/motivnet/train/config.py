@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from .distill import check_weight
 from .ema import check_decay
 from .precision import check_amp
 
@@ -86,10 +87,21 @@ class OptimConfig:
 
 
 @dataclass
+class DistillConfig:
+    """Train on ``(1 - weight) * one_hot + weight * teacher``: ``predictions`` is a ``motivnet
+    evaluate`` predictions CSV with a teacher's probabilities for every training image (e.g. a
+    multi-view average from ``benchmarks/average_predictions.py``); None: plain labels."""
+
+    predictions: str | None = None
+    weight: float = 0.5
+
+
+@dataclass
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     run_dir: str = "runs/motivnet"
     epochs: int = 30
     batch_size: int = 2  # per process
@@ -125,6 +137,7 @@ class TrainConfig:
             raise ValueError(f"optim.scheduler must be cosine_restarts or none, not {self.optim.scheduler!r}")
         if self.optim.warmup_epochs < 0:
             raise ValueError(f"optim.warmup_epochs must be >= 0, not {self.optim.warmup_epochs}")
+        check_weight(self.distill.weight)
         if self.ema_decay is not None:
             check_decay(self.ema_decay)
         if self.ema_decay is not None and self.distributed == "fsdp":
@@ -164,7 +177,8 @@ def _coerce(v: Any, type_name: str, key: str) -> Any:
     return v
 
 
-_SECTIONS = {(TrainConfig, "model"): ModelConfig, (TrainConfig, "data"): DataConfig, (TrainConfig, "optim"): OptimConfig}
+_SECTIONS = {(TrainConfig, "model"): ModelConfig, (TrainConfig, "data"): DataConfig, (TrainConfig, "optim"): OptimConfig,
+             (TrainConfig, "distill"): DistillConfig}
 
 
 def parse_value(text: str) -> Any:
@@ -219,6 +233,7 @@ def save_config(config: TrainConfig, path: str | os.PathLike) -> None:
 
 __all__ = [
     "DataConfig",
+    "DistillConfig",
     "ModelConfig",
     "OptimConfig",
     "TrainConfig",

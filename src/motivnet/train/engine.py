@@ -31,6 +31,7 @@ from ..fileio import atomic_write
 from ..models import MotivNet
 from .cache import cached_features
 from .config import TrainConfig, save_config
+from .distill import soft_targets, teacher_probs
 from .distributed import DistContext, setup_distributed
 from .ema import WeightEMA
 from .metrics import classification_metrics, plot_metrics, write_metrics_csv
@@ -125,6 +126,7 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, oc)
         self.scaler = grad_scaler(cfg.amp)
         self.ema = WeightEMA(self.trainable, cfg.ema_decay) if cfg.ema_decay else None
+        self.teacher = self._load_teacher()
         weights = class_weights(oc.class_weights, self.data.train, self.data.train.labels)
         self.criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=oc.label_smoothing)
 
@@ -141,6 +143,17 @@ class Trainer:
             return self.run_dir / "best"
         self._final_test()
         return self.run_dir / "best"
+
+    def _load_teacher(self) -> torch.Tensor | None:
+        """(len(train), K) teacher probabilities when ``distill.predictions`` is set."""
+        dc = self.cfg.distill
+        if not dc.predictions:
+            return None
+        probs = teacher_probs(Path(dc.predictions).expanduser(), self.data.train.ids, self.model.labels)
+        agree = (probs.argmax(1) == torch.tensor(self.data.train.targets)).float().mean().item()
+        self.log(f"distill: {len(probs)} teacher answers from {dc.predictions}, weight {dc.weight:g} "
+                 f"(the teacher's top class is the label for {100 * agree:.1f} %)")
+        return probs
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if not self.ctx.active:
@@ -245,18 +258,19 @@ class Trainer:
         self.restored_partial = s.get("partial") or {}
 
     # -- loop -----------------------------------------------------------------------------
-    def _batches(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _batches(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """(inputs, labels (B,), loss targets: the labels, or (B, K) soft targets when distilling)."""
         cfg, ctx = self.cfg, self.ctx
         idx = rank_batches(len(self.data.train), cfg.batch_size, ctx.rank, ctx.world_size, cfg.seed, epoch, start,
                            weights=self.data.train_weights)
         if self.use_cache:
             feats, labels = self.features["train"], torch.tensor(self.data.train.targets)
-            for b in idx:
-                yield feats[b].float(), labels[b]
-            return
-        self.data.train.set_epoch(epoch)
-        loader = DataLoader(self.data.train, batch_sampler=idx, num_workers=cfg.data.num_workers)
-        yield from loader
+            batches: Iterator[tuple[torch.Tensor, torch.Tensor]] = ((feats[b].float(), labels[b]) for b in idx)
+        else:
+            self.data.train.set_epoch(epoch)
+            batches = iter(DataLoader(self.data.train, batch_sampler=idx, num_workers=cfg.data.num_workers))
+        for b, (x, y) in zip(idx, batches):  # the loader keeps the sampler's order
+            yield x, y, (y if self.teacher is None else soft_targets(y, self.teacher[b], cfg.distill.weight))
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.train_encoder or self.use_cache:
@@ -291,7 +305,7 @@ class Trainer:
             bar = tqdm(total=n_batches, initial=start, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                        disable=not (cfg.progress and ctx.is_main), leave=False, dynamic_ncols=True)
             self.optimizer.zero_grad(set_to_none=True)
-            for b, (x, y) in enumerate(self._batches(epoch, start), start=start):
+            for b, (x, y, target) in enumerate(self._batches(epoch, start), start=start):
                 group_start = (b // accum) * accum
                 group = min(accum, n_batches - group_start)
                 last_in_group = b - group_start == group - 1
@@ -303,7 +317,7 @@ class Trainer:
                 with sync:
                     with self.autocast():
                         logits = self._forward(x)
-                        loss = self.criterion(logits.float(), y)
+                        loss = self.criterion(logits.float(), target)
                     self.scaler.scale(loss / group).backward()
                 self._record(logits.detach().float(), y)
                 seen += len(y)

@@ -19,23 +19,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from motivnet.evaluation.labelmap import restrict
+from motivnet.evaluation.labelmap import answered
 from motivnet.evaluation.prediction_files import read_predictions
-from motivnet.train.setup import balance_weights, sample_sources
+from motivnet.train.setup import AFFECTNET96_SOURCE_PATTERN, balance_weights, sample_sources
 
 
 def correct_by_id(path: Path) -> tuple[dict[str, bool], dict[str, int], dict[str, int]]:
     """id -> (prediction right?, predicted class, target) for every answered image of the file's first set."""
-    out = read_predictions(path)[0]
-    probs, targets, failed, mapping = restrict(out)
-    scored = set(mapping.scored_classes)
-    ids = [i for i, t in zip(out.ids, out.targets.tolist()) if out.dataset_classes[t] in scored]
-    pred = probs.argmax(1)
+    a = answered(read_predictions(path)[0])
     right, cls, tgt = {}, {}, {}
-    for k, i in enumerate(ids):
+    for i, p, t in zip(a.ids, a.predicted.tolist(), a.targets.tolist()):
         i = str(Path(i).with_suffix(""))  # framing.py's copies are .png: match on the name alone
-        if not bool(failed[k]):
-            right[i], cls[i], tgt[i] = bool(pred[k] == targets[k]), int(pred[k]), int(targets[k])
+        right[i], cls[i], tgt[i] = p == t, p, t
     return right, cls, tgt
 
 
@@ -43,7 +38,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("a", type=Path, help="predictions CSV of the baseline")
     ap.add_argument("b", type=Path, help="predictions CSV of the candidate (same images)")
-    ap.add_argument("--pattern", default=r"(?:^|/)(ffhq)_[^/]*$", help="regex naming each file's source")
+    ap.add_argument("--pattern", default=AFFECTNET96_SOURCE_PATTERN, help="regex naming each file's source")
     ap.add_argument("--resamples", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()

@@ -19,27 +19,22 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from motivnet.evaluation.labelmap import restrict
+from motivnet.evaluation.labelmap import answered
 from motivnet.evaluation.prediction_files import read_predictions
-from motivnet.train.setup import balance_weights, sample_sources, weighted_accuracy
+from motivnet.train.setup import AFFECTNET96_SOURCE_PATTERN, balance_weights, sample_sources, weighted_accuracy
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("predictions", type=Path, nargs="+", help="predictions CSVs written by motivnet evaluate")
-    ap.add_argument("--pattern", default=r"(?:^|/)(ffhq)_[^/]*$", help="regex naming each file's source (data.source_pattern)")
+    ap.add_argument("--pattern", default=AFFECTNET96_SOURCE_PATTERN, help="regex naming each file's source (data.source_pattern)")
     args = ap.parse_args()
     for path in args.predictions:
         for out in read_predictions(path):
-            probs, targets, failed, mapping = restrict(out)
-            scored = set(mapping.scored_classes)
-            ids = [i for i, t in zip(out.ids, out.targets.tolist()) if out.dataset_classes[t] in scored]
-            answered = ~failed
-            targets = targets[answered]
-            correct = probs[answered].argmax(1) == targets
-            sources = sample_sources([i for i, a in zip(ids, answered.tolist()) if a], args.pattern)
+            a = answered(out)
+            targets, correct, classes = a.targets, a.predicted == a.targets, a.classes
+            sources = sample_sources(a.ids, args.pattern)
             weights, _ = balance_weights(targets.tolist(), sources)
-            classes = mapping.scored_classes
             names = sorted(set(sources))
             tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
             for t, s, h in zip(targets.tolist(), sources, correct.tolist()):

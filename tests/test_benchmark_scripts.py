@@ -54,3 +54,17 @@ def test_average_predictions_averages_views_keeps_failures_and_never_overwrites(
     before = out.read_text()
     r = subprocess.run([sys.executable, script, str(a), str(b), "--out", str(out)], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "not overwriting" in r.stderr and out.read_text() == before
+
+
+def test_source_bias_weights_each_class_and_source_group(tmp_path):
+    # happy: 3 FFHQ faces (right) and 1 other (wrong); sad: 1 FFHQ (wrong) and 3 others (right).
+    # Weights P(c) P(s) / P(c, s) are 2/3 for the big groups and 2 for the small ones, so the
+    # source-balanced accuracy is (3 x 2/3 + 3 x 2/3) / 8 = 50 % where the plain one is 75 %.
+    rows = [(f"ffhq_{i}", "happy", "happy") for i in range(3)] + [("img_0", "happy", "sad"), ("ffhq_3", "sad", "happy")]
+    rows += [(f"img_{i}", "sad", "sad") for i in range(1, 4)]
+    f = predictions_csv(tmp_path / "p.csv", rows, ".jpg")
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "source_bias.py"), str(f)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "accuracy 75.00 %, source-balanced accuracy 50.00 % (8 images)" in r.stdout
+    assert "| happy | 100.0 (3) | 0.0 (1) |" in r.stdout

@@ -104,4 +104,24 @@ def restrict(out: SystemOutputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
     return probs, new_targets, failed, mapping
 
 
-__all__ = ["LabelMapping", "restrict"]
+@dataclass
+class Answers:
+    """The samples a system answered among the scored classes (M of them)."""
+
+    ids: list[str]
+    predicted: torch.Tensor  # (M,) class ids into ``classes``
+    targets: torch.Tensor  # (M,) true class ids into ``classes``
+    classes: tuple[str, ...]  # the scored classes
+
+
+def answered(out: SystemOutputs) -> Answers:
+    """``restrict``, then only the answered samples: for per-image analyses (source bias, paired
+    differences) that leave failures out where evaluate scores them as wrong."""
+    probs, targets, failed, mapping = restrict(out)
+    scored = set(mapping.scored_classes)
+    ids = [i for i, t in zip(out.ids, out.targets.tolist()) if out.dataset_classes[t] in scored]
+    ok = ~failed
+    return Answers([i for i, a in zip(ids, ok.tolist()) if a], probs[ok].argmax(1), targets[ok], tuple(mapping.scored_classes))
+
+
+__all__ = ["Answers", "LabelMapping", "answered", "restrict"]

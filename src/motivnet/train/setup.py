@@ -132,6 +132,10 @@ def save_split(split: Split, run_dir: Path) -> None:
     save_manifest(split, run_dir / "split.json")
 
 
+# affectnet96's FFHQ faces are named ffhq_*: the source pattern of the benchmark scripts.
+AFFECTNET96_SOURCE_PATTERN = r"(?:^|/)(ffhq)_[^/]*$"
+
+
 def sample_sources(ids: list[str], pattern: str) -> list[str]:
     """The source of every id: the regex's first group (or whole match), "other" if none."""
     rx = re.compile(pattern)
@@ -188,4 +192,4 @@ def class_weights(spec, train: EmotionDataset, labels: LabelSet) -> torch.Tensor
     return w
 
 
-__all__ = ["Data", "balance_weights", "build_data", "build_model", "class_weights", "sample_sources", "save_split", "train_sample_weights", "weighted_accuracy"]
+__all__ = ["AFFECTNET96_SOURCE_PATTERN", "Data", "balance_weights", "build_data", "build_model", "class_weights", "sample_sources", "save_split", "train_sample_weights", "weighted_accuracy"]

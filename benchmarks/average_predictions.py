@@ -21,11 +21,7 @@ from pathlib import Path
 
 import torch
 
-from motivnet.evaluation.prediction_files import read_predictions, write_predictions
-
-
-def name_key(sample: str) -> str:
-    return str(Path(sample).with_suffix(""))  # framing.py's copies are .png
+from motivnet.evaluation.prediction_files import read_predictions, sample_key, write_predictions
 
 
 def main() -> int:
@@ -37,13 +33,13 @@ def main() -> int:
         raise SystemExit(f"{args.out}: exists; not overwriting it")
     views = [read_predictions(p)[0] for p in args.predictions]
     first = views[0]
-    names = [name_key(i) for i in first.ids]
+    names = [sample_key(i) for i in first.ids]
     total = torch.zeros(len(names), len(first.classes), dtype=torch.float64)
     failed = first.failed.clone()
     for path, view in zip(args.predictions, views):
         if view.classes != first.classes:
             raise SystemExit(f"{path}: classes {view.classes} differ from {args.predictions[0]}'s {first.classes}")
-        row = {name_key(i): k for k, i in enumerate(view.ids)}
+        row = {sample_key(i): k for k, i in enumerate(view.ids)}
         missing = [n for n in names if n not in row]
         if missing:
             raise SystemExit(f"{path}: has no row for {missing[0]} (+{len(missing) - 1} more)")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from motivnet.evaluation.labelmap import answered
-from motivnet.evaluation.prediction_files import read_predictions
+from motivnet.evaluation.prediction_files import read_predictions, sample_key
 from motivnet.train.setup import AFFECTNET96_SOURCE_PATTERN, balance_weights, sample_sources
 
 
@@ -29,7 +29,7 @@ def correct_by_id(path: Path) -> tuple[dict[str, bool], dict[str, int], dict[str
     a = answered(read_predictions(path)[0])
     right, cls, tgt = {}, {}, {}
     for i, p, t in zip(a.ids, a.predicted.tolist(), a.targets.tolist()):
-        i = str(Path(i).with_suffix(""))  # framing.py's copies are .png: match on the name alone
+        i = sample_key(i)  # framing.py's copies are .png: match on the name alone
         right[i], cls[i], tgt[i] = p == t, p, t
     return right, cls, tgt
 

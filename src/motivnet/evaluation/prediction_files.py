@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Mapping
 
 import torch
@@ -40,6 +40,12 @@ CLASS_ORDER = AFFECTNET8.classes
 
 class PredictionFileError(ValueError):
     """A predictions file that does not follow the format; the message starts with ``path:line:``."""
+
+
+def sample_key(sample: str) -> str:
+    """A predictions row's image as class folder and name without the suffix, so that copies in
+    another format (``benchmarks/framing.py`` writes .png copies of .jpg images) pair up."""
+    return str(PurePosixPath(sample.replace(os.sep, "/")).with_suffix(""))
 
 
 def read_predictions(
@@ -159,4 +165,4 @@ def _outputs(
     )
 
 
-__all__ = ["PredictionFileError", "read_predictions", "write_predictions"]
+__all__ = ["PredictionFileError", "read_predictions", "sample_key", "write_predictions"]

@@ -8,12 +8,11 @@ one (another model, a test-time ensemble) can teach, and training costs no teach
 from __future__ import annotations
 
 import os
-from pathlib import PurePosixPath
 from typing import Sequence
 
 import torch
 
-from ..evaluation.prediction_files import read_predictions
+from ..evaluation.prediction_files import read_predictions, sample_key
 
 
 def check_weight(weight: float) -> float:
@@ -21,11 +20,6 @@ def check_weight(weight: float) -> float:
     if not 0.0 < float(weight) <= 1.0:
         raise ValueError(f"distill.weight must be in (0, 1], not {weight}")
     return float(weight)
-
-
-def _key(sample: str) -> str:
-    # Class folder and name without the suffix: framing.py's copies are .png of .jpg originals.
-    return str(PurePosixPath(sample.replace(os.sep, "/")).with_suffix(""))
 
 
 def teacher_probs(path: str | os.PathLike, ids: Sequence[str], classes: Sequence[str]) -> torch.Tensor:
@@ -42,10 +36,10 @@ def teacher_probs(path: str | os.PathLike, ids: Sequence[str], classes: Sequence
     lacking = [c for c in classes if c not in out.classes]
     if lacking:
         raise ValueError(f"{path}: no probability column for class(es) {', '.join(lacking)} (it has {', '.join(out.classes)})")
-    where = {_key(s): i for i, s in enumerate(out.ids)}
+    where = {sample_key(s): i for i, s in enumerate(out.ids)}
     rows, missing = [], []
     for s in ids:
-        r = where.get(_key(s))
+        r = where.get(sample_key(s))
         if r is None or bool(out.failed[r]):
             missing.append(s)
         rows.append(r if r is not None else 0)

@@ -17,7 +17,7 @@ from .faces import Face, FaceDetector, align_face, get_detector
 from .models import MotivNet
 from .preprocess import DEFAULT_MAX_PIXELS, ImageError, ImageLike, Preprocessor, decode_image
 from .records import FaceRecord
-from .tta import TTA, ViewPreprocessor, mean_probs
+from .tta import TTA, ViewPreprocessor, mean_log_probs
 
 DEFAULT_WEIGHTS_DIR = Path(__file__).parent / "weights" / "default"
 #: The error of an input in which the detector found no face (video frames without one are skipped).
@@ -110,7 +110,7 @@ class EmotionRecognizer:
         out = []
         for i in range(0, len(crops), self.batch_size):
             views = self.views(crops[i : i + self.batch_size])  # (B, C, 3, H, W), C crop views
-            out.append(mean_probs(self.classifier, views, self.tta.flip).cpu())
+            out.append(mean_log_probs(self.classifier, views, self.tta.flip).exp().cpu())
         return torch.cat(out) if out else torch.empty(0, len(self.labels))
 
     def predict(self, images: ImageLike | Sequence[ImageLike], detect: bool | None = None) -> list[FaceRecord]:

@@ -12,6 +12,7 @@ Each view costs one more model pass per face; MODEL_CARD.md says what they buy.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -32,8 +33,7 @@ class TTA:
         """A preset name (``none``, ``flip``, ``crops``, ``crops+flip``), a TTA, or None (none)."""
         if isinstance(name, TTA):
             return name
-        if name is None or name == "none":
-            return cls()
+        name = "none" if name is None else name
         if name not in PRESETS:
             raise ValueError(f"unknown test-time augmentation {name!r}; choose one of {', '.join(PRESETS)}")
         return PRESETS[name]
@@ -72,20 +72,20 @@ class ViewPreprocessor:
         return torch.stack([self.tensor(im) for im in images])
 
 
-def mean_probs(classify: Callable[[torch.Tensor], torch.Tensor], views: torch.Tensor, flip: bool) -> torch.Tensor:
+def mean_log_probs(classify: Callable[[torch.Tensor], torch.Tensor], views: torch.Tensor, flip: bool) -> torch.Tensor:
     """``classify``: (N, 3, H, W) -> logits (N, K). ``views``: (B, C, 3, H, W) crop views ->
-    the mean probabilities (B, K) over the C crops (and their mirrors when ``flip``).
+    the log of the mean probabilities (B, K) over the C crops (and their mirrors when ``flip``);
+    with one view, exactly its log-softmax.
 
     One model call per crop (with its mirrors in the same call) keeps memory at 2B images."""
     b = views.shape[0]
-    total = None
+    parts = []
     for c in range(views.shape[1]):
         x = views[:, c]
-        p = classify(torch.cat([x, x.flip(-1)]) if flip else x).float().softmax(-1)
-        p = (p[:b] + p[b:]) if flip else p
-        total = p if total is None else total + p
-    assert total is not None
-    return total / (views.shape[1] * (2 if flip else 1))
+        lp = classify(torch.cat([x, x.flip(-1)]) if flip else x).float().log_softmax(-1)
+        parts += [lp[:b], lp[b:]] if flip else [lp]
+    # log(mean(p)) in log space: no underflow for confident answers.
+    return torch.logsumexp(torch.stack(parts), 0) - math.log(len(parts))
 
 
-__all__ = ["CROPS", "PRESETS", "TTA", "ViewPreprocessor", "mean_probs"]
+__all__ = ["CROPS", "PRESETS", "TTA", "ViewPreprocessor", "mean_log_probs"]

@@ -17,7 +17,7 @@ from ..data import EmotionDataset
 from ..labels import label_set
 from ..models import MotivNet
 from ..preprocess import ImageError, Preprocessor
-from ..tta import TTA, ViewPreprocessor, mean_probs
+from ..tta import TTA, ViewPreprocessor, mean_log_probs
 from .outputs import SystemOutputs
 
 OnError = Callable[[str, str], None]  # (sample id, reason)
@@ -111,11 +111,7 @@ def run_model(
     for span, idx, images in _batches(dataset, batch_size, on_error):
         if images is not None:
             # The classifier moves the batch to its device and returns float32 logits on the CPU.
-            if tta.views == 1:
-                lp = classifier(images[:, 0]).float().log_softmax(-1)
-            else:
-                lp = mean_probs(classifier, images, tta.flip).log()
-            log_probs[idx] = lp.cpu()
+            log_probs[idx] = mean_log_probs(classifier, images, tta.flip).cpu()
             failed[idx] = False
         if on_batch:
             on_batch(len(span))

@@ -185,3 +185,38 @@ def test_config_validation():
         MotivNetConfig.build(TINY, resize="crop")
     with pytest.raises(ValueError, match="unknown emotion label"):
         MotivNetConfig.build(TINY, labels=["happy", "bored"])
+
+
+def test_average_weights_is_the_mean_and_refuses_other_architectures(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from motivnet.models import average_weights
+
+    a = tiny_model()
+    torch.manual_seed(1)
+    b = MotivNet(MotivNetConfig.build(SapiensConfig(embed_dim=32, depth=2, num_heads=2, image_size=(64, 48), drop_path_rate=0.2),
+                                      decoder_dim=32)).eval()  # drop-path is training-only: still averageable
+    soup = average_weights([a, b])
+    for k, v in soup.state_dict().items():
+        torch.testing.assert_close(v, (a.state_dict()[k] + b.state_dict()[k]) / 2)
+    assert soup.config == a.config and soup is not a
+    torch.testing.assert_close(a.encoder.pos_embed, tiny_model().encoder.pos_embed)  # inputs untouched
+    deeper = MotivNet(MotivNetConfig.build(SapiensConfig(embed_dim=32, depth=3, num_heads=2, image_size=(64, 48)), decoder_dim=32))
+    with pytest.raises(ValueError, match="encoder.depth"):
+        average_weights([a, deeper])
+
+    # the tool: folders in, a folder plus its provenance out; never over an existing folder
+    a.save_pretrained(tmp_path / "a")
+    b.save_pretrained(tmp_path / "b")
+    tool = Path(__file__).resolve().parents[1] / "tools" / "average_checkpoints.py"
+    cmd = [sys.executable, str(tool), str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "soup")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    x = torch.randn(2, 3, 64, 48)
+    torch.testing.assert_close(MotivNet.from_pretrained(tmp_path / "soup")(x), soup(x))
+    record = json.loads((tmp_path / "soup" / "averaged_from.json").read_text())
+    assert [m["path"] for m in record["models"]] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "not overwriting" in r.stderr

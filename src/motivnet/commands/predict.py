@@ -36,19 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="image or video files (.mp4 .avi .mov .mkv .webm), folders (searched recursively), globs; "
                    "a bare number is a webcam (0 = the first camera)")
-    p.add_argument("--weights", "-w", help="model folder, checkpoint or (with --backend onnx) .onnx file (default: the bundled model)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", dest="format", action="store_const", const="json", help="print JSON records")
     fmt.add_argument("--csv", dest="format", action="store_const", const="csv", help="print CSV rows")
     p.add_argument("--output", "-o", type=Path, help="write the records to this file instead of stdout")
     p.add_argument("--save-annotated", type=Path, metavar="DIR", help="draw boxes and labels into copies in DIR")
-    p.add_argument("--no-detect", action="store_true", help="classify whole images (faces already cropped)")
-    p.add_argument("--detector", default="auto", help="face detector backend (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=32, help="faces per model batch (default: %(default)s)")
-    p.add_argument("--topk", type=int, default=3, help="how many classes to list per face (default: %(default)s)")
-    p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
-    add_tta_options(p, "face")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (default: %(default)s)")
+    add_recognizer_options(p)
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     video = p.add_argument_group("video and webcam (needs the video extra: pip install 'motivnet[video]')")
     video.add_argument("--fps", type=float, default=DEFAULT_FPS, help="frames per second to sample from videos; 0: every frame (default: %(default)s)")
@@ -56,6 +49,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     video.add_argument("--max-frames", type=int, metavar="N", help="stop each video or camera after N sampled frames")
     add_fast_path_options(p)
     p.set_defaults(run=run, format="table")
+
+
+def add_recognizer_options(p: argparse.ArgumentParser) -> None:
+    """The options that build the recognizer (``recognizer_from_args``), shared by predict and serve;
+    the backend and fast-path switches are ``add_fast_path_options``."""
+    p.add_argument("--weights", "-w", help="model folder, checkpoint or (with --backend onnx) .onnx file (default: the bundled model)")
+    p.add_argument("--no-detect", action="store_true", help="classify whole images (faces already cropped)")
+    p.add_argument("--detector", default="auto", help="face detector backend (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=32, help="faces per model batch (default: %(default)s)")
+    p.add_argument("--topk", type=int, default=3, help="how many classes to list per face (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    add_tta_options(p, "face")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (default: %(default)s)")
+
+
+def recognizer_from_args(args: argparse.Namespace) -> "EmotionRecognizer":
+    """The recognizer that ``add_recognizer_options`` and ``add_fast_path_options`` describe."""
+    from ..recognizer import load
+
+    return load(
+        args.weights,
+        detector=None if args.no_detect else args.detector,
+        device=args.device,
+        batch_size=args.batch_size,
+        topk=args.topk,
+        max_pixels=args.max_pixels,
+        tta=args.tta,
+        backend=args.backend,
+        bf16=args.bf16,
+        int8=args.int8,
+        compile=args.compile,
+        threads=args.threads,
+    )
 
 
 def add_tta_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -80,7 +106,6 @@ def add_fast_path_options(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..recognizer import load
     from ..video import webcam_index
 
     cameras = list(args.webcam or [])
@@ -94,20 +119,7 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(args, files)
     videos = [f for f in files if is_video(f)]
     files = [f for f in files if not is_video(f)]  # images first, then videos, each in argument order
-    recognizer = load(
-        args.weights,
-        detector=None if args.no_detect else args.detector,
-        device=args.device,
-        batch_size=args.batch_size,
-        topk=args.topk,
-        max_pixels=args.max_pixels,
-        tta=args.tta,
-        backend=args.backend,
-        bf16=args.bf16,
-        int8=args.int8,
-        compile=args.compile,
-        threads=args.threads,
-    )
+    recognizer = recognizer_from_args(args)
     records: list[FaceRecord] = [FaceRecord(file=e.source, error=e.reason) for e in source_errors]
     for e in source_errors:
         print(f"motivnet predict: {e}", file=sys.stderr)

@@ -4,9 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..preprocess import DEFAULT_MAX_PIXELS
-from ..serve import DEFAULT_MAX_BODY_BYTES
-from .predict import add_fast_path_options, add_tta_options
+from ..serve import DEFAULT_MAX_BODY_BYTES, make_server
+from .predict import add_fast_path_options, add_recognizer_options, recognizer_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,16 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "of files; ?detect=0 for pre-cropped faces) with predict's JSON records; GET /health describes the model.",
         epilog="Example: motivnet serve --port 8000 & curl -F file=@photo.jpg http://127.0.0.1:8000/predict",
     )
-    p.add_argument("--weights", "-w", help="model folder, checkpoint or (with --backend onnx) .onnx file (default: the bundled model)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 for every interface (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
-    p.add_argument("--no-detect", action="store_true", help="classify whole images (faces already cropped)")
-    p.add_argument("--detector", default="auto", help="face detector backend (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=32, help="faces per model batch (default: %(default)s)")
-    p.add_argument("--topk", type=int, default=3, help="how many classes to list per face (default: %(default)s)")
-    p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
-    add_tta_options(p, "face")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (default: %(default)s)")
+    add_recognizer_options(p)
     p.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_BYTES / 2**20,
                    help="refuse request bodies over this many MiB (default: %(default)g)")
     p.add_argument("--quiet", action="store_true", help="do not log each request on stderr")
@@ -35,23 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..recognizer import load
-    from ..serve import make_server
-
-    recognizer = load(
-        args.weights,
-        detector=None if args.no_detect else args.detector,
-        device=args.device,
-        batch_size=args.batch_size,
-        topk=args.topk,
-        max_pixels=args.max_pixels,
-        tta=args.tta,
-        backend=args.backend,
-        bf16=args.bf16,
-        int8=args.int8,
-        compile=args.compile,
-        threads=args.threads,
-    )
+    recognizer = recognizer_from_args(args)
     server = make_server(recognizer, args.host, args.port, int(args.max_body_mb * 2**20), quiet=args.quiet)
     host, port = server.server_address[:2]
     print(f"motivnet serve: listening on http://{host}:{port} (POST /predict, GET /health; Ctrl-C stops)",

@@ -341,3 +341,54 @@ def test_manifest_round_trip(tmp_path):
     tr, va = again.apply(open_dataset(root, labels=["happy", "sad", "fear"]))
     assert tr.ids == [i for i, _ in split.train] and len(va) == 3
     assert select(ds, n="min", seed=6).train != split.train
+
+
+# -- CK+ and JAFFE as distributed -----------------------------------------------------------
+def make_ckplus(root: Path) -> Path:
+    """S005/001: 3 frames, disgust (3); S010/002: 2 frames, happy (5); S011/001: no emotion file."""
+    for seq, frames, code in [("S005/001", 3, "3.0000000e+00"), ("S010/002", 2, "5.0000000e+00"), ("S011/001", 2, None)]:
+        subject, take = seq.split("/")
+        for f in range(1, frames + 1):
+            write_image(root / "cohn-kanade-images" / seq / f"{subject}_{take}_{f:08d}.png", colour=(f * 40, 40, 40))
+        if code is not None:
+            (root / "Emotion" / seq).mkdir(parents=True)
+            (root / "Emotion" / seq / f"{subject}_{take}_{frames:08d}_emotion.txt").write_text(f"   {code}\n")
+    return root
+
+
+def test_ckplus_peak_frames_neutral_and_bad_codes(tmp_path):
+    root = make_ckplus(tmp_path / "CK+")
+    assert detect_format(root) == ("ckplus", root)
+    ds = open_dataset(root, preprocessor=PRE)
+    assert ds.labels.classes == ("anger", "contempt", "disgust", "fear", "happy", "sad", "surprise")  # no neutral
+    assert ds.ids == ["cohn-kanade-images/S005/001/S005_001_00000003.png", "cohn-kanade-images/S010/002/S010_002_00000002.png"]
+    assert [ds.labels.classes[t] for t in ds.targets] == ["disgust", "happy"]
+    assert ds.excluded == {"sequence without an emotion label": 1}
+    ds = open_dataset(root, neutral_first=True)
+    assert ds.labels.classes[0] == "neutral" and len(ds.labels) == 8
+    assert [(Path(i).name, ds.labels.classes[t]) for i, t in zip(ds.ids, ds.targets)] == [
+        ("S005_001_00000001.png", "neutral"), ("S005_001_00000003.png", "disgust"),
+        ("S010_002_00000001.png", "neutral"), ("S010_002_00000002.png", "happy")]
+    ds = open_dataset(root, peak_frames=2, neutral_first=True, skip_bad=True)  # S010/002 has 2 frames: too few
+    assert [Path(i).name for i in ds.ids] == ["S005_001_00000001.png", "S005_001_00000002.png", "S005_001_00000003.png"]
+    assert "S010/002: 2 frames, too few for 2 peak frame(s) and a neutral first frame" in ds.skipped[0]
+    (root / "Emotion" / "S010" / "002" / "S010_002_00000002_emotion.txt").write_text("9.0\n")
+    with pytest.raises(DataError, match="S010_002_00000002_emotion.txt: emotion code 9.0 is not one of 1-7"):
+        open_dataset(root)
+    assert len(open_dataset(root, skip_bad=True)) == 1
+
+
+def test_jaffe_names_carry_the_labels(tmp_path):
+    root = tmp_path / "jaffe"
+    for name in ["KA.AN1.39.tiff", "KL.HA2.30.tiff", "YM.NE3.51.tiff", "TM.SU1.2.tiff"]:
+        write_image(root / name, size=(64, 64), fmt="TIFF")
+    (root / "README_FIRST.txt").write_text("ratings")  # not an image: ignored
+    assert detect_format(root) == ("jaffe", root)
+    ds = open_dataset(root, preprocessor=PRE)
+    assert [(i, ds.labels.classes[t]) for i, t in zip(ds.ids, ds.targets)] == [
+        ("KA.AN1.39.tiff", "anger"), ("KL.HA2.30.tiff", "happy"), ("TM.SU1.2.tiff", "surprise"), ("YM.NE3.51.tiff", "neutral")]
+    assert ds.meta(0)["poser"] == "KA" and ds[0][0].shape == (3, 32, 32)
+    write_image(root / "holiday.tiff", fmt="TIFF")
+    with pytest.raises(DataError, match="holiday.tiff: not a JAFFE file name"):
+        open_dataset(root)
+    assert len(open_dataset(root, skip_bad=True)) == 4

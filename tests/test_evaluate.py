@@ -388,3 +388,44 @@ def test_run_model_scores_on_the_classes_present(tmp_path, weights):
     assert out.dataset_classes == ("happy", "anger") and out.classes == AFFECTNET8.classes
     assert torch.allclose(out.log_probs.exp().sum(-1), torch.ones(2), atol=1e-5)
     assert run_model(model, ds, system="tiny", dataset_name="fer", present_only=False).dataset_classes == AFFECTNET8.classes
+
+
+class CentreFaceDetector:
+    """One face, the middle half of the image, in any image that is not all black."""
+
+    def detect(self, image: np.ndarray) -> list:
+        from motivnet.faces import Face
+
+        h, w = image.shape[:2]
+        if image.max() == 0:
+            return []
+        return [Face((w * 0.1, h * 0.1, w * 0.3, h * 0.3), 0.7, None), Face((w / 4, h / 4, w * 3 / 4, h * 3 / 4), 0.9, None)]
+
+
+def test_detect_scores_the_largest_aligned_face_and_no_face_is_a_failure(tmp_path, weights, capsys):
+    from motivnet.data import open_dataset
+    from motivnet.evaluation import run_model
+    from motivnet.faces import align_face, register_detector
+    from motivnet.preprocess import Preprocessor
+
+    ds_dir = make_folders(tmp_path / "jaffe-like", ["happy", "sad"], per_class=1)
+    Image.new("RGB", (36, 36)).save(ds_dir / "sad" / "black.png")
+    model = MotivNet.from_pretrained(weights)
+    ds = open_dataset(ds_dir)
+    detector = CentreFaceDetector()
+    out = run_model(model, ds, system="tiny", dataset_name="d", detector=detector)
+    assert out.ids == ["happy/0.png", "sad/0.png", "sad/black.png"] and out.failed.tolist() == [False, False, True]
+    rgb = np.array(Image.open(ds_dir / "happy" / "0.png").convert("RGB"))
+    by_hand = align_face(rgb, detector.detect(rgb)[1])  # the larger of the two faces
+    x = Preprocessor.from_config(model.config).tensor(by_hand)[None]
+    with torch.inference_mode():
+        torch.testing.assert_close(out.log_probs[0], model(x).log_softmax(-1)[0], atol=1e-5, rtol=0)
+    assert any("largest face" in n for n in out.notes)
+
+    register_detector("test-centre", lambda **kw: CentreFaceDetector(), overwrite=True)
+    code, _, err = run(capsys, "evaluate", "--weights", weights, ds_dir, "--detect", "--detector", "test-centre",
+                       "--out", tmp_path / "r", "--no-progress")
+    assert code == 1 and "no face" in err and "black.png" in err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["results"][0]["metrics"]["n_failed"] == 1
+    assert "--detect --detector test-centre" in report["command"] and report["options"]["detect"] is True

@@ -55,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "images failed (named on stderr), 2 usage or fatal error.",
     )
     p.add_argument("datasets", nargs="*", metavar="DATASET",
-                   help="[NAME=]PATH of a labelled dataset (class folders, AffectNet csv, FER2013 csv, YOLO, JSON)")
+                   help="[NAME=]PATH of a labelled dataset (class folders, AffectNet csv, FER2013 csv, YOLO, JSON, "
+                        "CK+ and JAFFE as distributed)")
     p.add_argument("--weights", "-w", help="model folder or checkpoint to evaluate on the DATASETs")
     p.add_argument("--name", help="the model's name in the report (default: from the weights path)")
     p.add_argument("--predictions", dest="prediction_files", action=_PredictionsFile, default=[], metavar="FILE",
@@ -69,6 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N samples of each dataset, taking classes in turn")
     add_tta_options(p, "image")
+    p.add_argument("--detect", action="store_true",
+                   help="score each image's largest face, detected and aligned as predict does (for whole frames: CK+, JAFFE, "
+                        "photos); images without a face are failures")
+    p.add_argument("--detector", default="auto", help="face detector backend for --detect (default: %(default)s)")
     p.add_argument("--format", default="auto", choices=["auto", *FORMATS], help="dataset format (default: %(default)s)")
     p.add_argument("--labels", help="the datasets' label set when it cannot be inferred: affectnet8, affectnet7, fer2013 "
                    "or a comma-separated class list")
@@ -97,10 +102,15 @@ def run(args: argparse.Namespace) -> int:
     options = InferenceOptions(bf16=args.bf16, int8=args.int8, compile=args.compile, threads=args.threads)
     variant = variant_name(args.backend, options)
     model = load_classifier(args.weights, args.backend, options, args.device) if args.weights else None
+    detector = None
+    if args.detect and model is not None:
+        from ..faces import get_detector
+
+        detector = get_detector(args.detector)
     system = args.name or (_system_name(args.weights, variant) if args.weights else "")
     results, saved = [], []
     for name, path in _dataset_specs(args.datasets):
-        outputs = _run_dataset(args, model, system, name, path, problem)
+        outputs = _run_dataset(args, model, detector, system, name, path, problem)
         if outputs is not None:
             saved.append(outputs)
             results.append(_score(outputs, args.ece_bins, problem))
@@ -177,7 +187,9 @@ def _dataset_aliases(evaluated: list[Any]) -> dict[str, str]:
     return out
 
 
-def _run_dataset(args: argparse.Namespace, model: Any, system: str, name: str, path: str, problem: Any) -> Any:
+def _run_dataset(
+    args: argparse.Namespace, model: Any, detector: Any, system: str, name: str, path: str, problem: Any
+) -> Any:
     """Open one dataset and run the model over it; None (and a problem) if it cannot be opened."""
     from tqdm import tqdm
 
@@ -205,12 +217,13 @@ def _run_dataset(args: argparse.Namespace, model: Any, system: str, name: str, p
     outputs = run_model(
         model, ds, system=system, dataset_name=name, batch_size=args.batch_size, device=args.device,
         tta=args.tta, present_only=False,  # classes already settled above, before --limit
+        detector=detector,
         on_error=lambda i, why: failures.append(f"{i}: {why}"), on_batch=bar.update,
     )
     bar.close()
     outputs.source = str(path)
     if failures:
-        problem(f"{name}: {len(failures)} images could not be read (scored as failures), e.g. {failures[0]}")
+        problem(f"{name}: {len(failures)} images could not be read or had no face (scored as failures), e.g. {failures[0]}")
     if excluded:
         outputs.notes.append(f"left out when reading the dataset (outside its label set): {excluded}")
     if args.limit is not None:
@@ -277,6 +290,7 @@ def _model_info(model: Any, weights: str | None, system: str, backend: str, vari
 def _options(args: argparse.Namespace, variant: str) -> dict[str, Any]:
     return {
         "batch_size": args.batch_size, "device": args.device, "limit": args.limit, "tta": args.tta,
+        "detect": args.detect, "detector": args.detector if args.detect else None,
         "format": args.format, "labels": args.labels, "split": args.split, "ece_bins": args.ece_bins,
         "backend": args.backend, "bf16": args.bf16, "int8": args.int8, "compile": args.compile,
         "threads": args.threads, "variant": variant,
@@ -296,6 +310,8 @@ def _command(args: argparse.Namespace) -> str:
         parts += ["--format", args.format]
     if args.tta != "none":
         parts += ["--tta", args.tta]
+    if args.detect:
+        parts += ["--detect"] + (["--detector", args.detector] if args.detector != "auto" else [])
     if args.backend != "torch":
         parts += ["--backend", args.backend]
     parts += [f"--{flag}" for flag in ("bf16", "int8", "compile") if getattr(args, flag)]

@@ -9,13 +9,15 @@ from typing import Any, Mapping
 from ..labels import LabelSet
 from ..preprocess import Preprocessor
 from .affectnet import IMAGE_DIR, SPLIT_FILES, read_affectnet
+from .ckplus import is_ckplus_root, read_ckplus
 from .dataset import Augment, EmotionDataset
 from .fer2013 import read_fer2013
 from .folders import is_class_folder_root, read_folders
+from .jaffe import is_jaffe_folder, read_jaffe
 from .json_labels import read_json_labels
 from .yolo import find_data_yaml, read_yolo
 
-FORMATS = ("affectnet", "folders", "json", "fer2013", "yolo")
+FORMATS = ("affectnet", "folders", "json", "fer2013", "yolo", "ckplus", "jaffe")
 SPLIT_DIRS = {"train": ("train", "training"), "val": ("val", "valid", "validation"), "test": ("test",)}
 
 
@@ -47,6 +49,10 @@ def detect_format(path: str | os.PathLike, split: str | None = None) -> tuple[st
         return "fer2013", p / "fer2013.csv"
     if is_class_folder_root(p):
         return "folders", p
+    if is_ckplus_root(p):
+        return "ckplus", p
+    if is_jaffe_folder(p):
+        return "jaffe", p
     if split is not None:
         for name in SPLIT_DIRS.get(split, (split,)):
             if (p / name).is_dir():
@@ -74,14 +80,14 @@ def open_dataset(
 
     Args:
         path: a folder or file (csv/json/yaml); ``~`` is expanded.
-        format: ``auto`` or one of ``affectnet, folders, json, fer2013, yolo``.
+        format: ``auto`` or one of ``affectnet, folders, json, fer2013, yolo, ckplus, jaffe``.
         labels: target label set (name or LabelSet); classes outside it are excluded and
             counted in ``dataset.excluded``. Default: the format's own set.
         split: train/val/test where the format holds several.
         skip_bad: count and skip malformed rows, missing files and unknown labels
             (listed in ``dataset.skipped``) instead of raising ``DataError``.
         options: format-specific (``images=`` for json/affectnet, ``names=`` for yolo,
-            ``source_labels=`` for json).
+            ``source_labels=`` for json, ``peak_frames=`` and ``neutral_first=`` for ckplus).
     """
     p = Path(path).expanduser()
     if format == "auto":
@@ -101,6 +107,10 @@ def open_dataset(
         ds = read_fer2013(p, split=split, **kw)
     elif format == "yolo":
         ds = read_yolo(p, split=split, **kw)
+    elif format == "ckplus":
+        ds = read_ckplus(p, **kw)
+    elif format == "jaffe":
+        ds = read_jaffe(p, **kw)
     else:
         raise ValueError(f"unknown dataset format {format!r}; use auto or one of {FORMATS}")
     ds.preprocessor, ds.augment, ds.seed = preprocessor, augment, seed

@@ -3,17 +3,20 @@
 The model is a MotivNet (float32) or any classifier from ``motivnet.backends`` (the CPU fast
 path: int8, bf16, torch.compile, onnxruntime), so each switch can be scored for accuracy.
 Images go through the dataset's own preprocessing (the model's ``Preprocessor``, no
-augmentation). An image that cannot be read is a failure of the system on that sample (scored
+augmentation); with a ``detector``, each image is first cut to its largest face and aligned the
+way ``predict`` does (for datasets of whole frames such as CK+ and JAFFE). An image that cannot be read is a failure of the system on that sample (scored
 as wrong), not a crash of the whole evaluation.
 """
 from __future__ import annotations
 
 from typing import Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 
 from ..backends import Classifier, TorchClassifier
 from ..data import EmotionDataset
+from ..faces import FaceDetector, align_face
 from ..labels import label_set
 from ..models import MotivNet
 from ..preprocess import ImageError, Preprocessor
@@ -21,6 +24,25 @@ from ..tta import TTA, ViewPreprocessor, mean_log_probs
 from .outputs import SystemOutputs
 
 OnError = Callable[[str, str], None]  # (sample id, reason)
+NO_FACE = "no face found by the detector (scored as a failure)"
+
+
+def main_face_aligner(detector: FaceDetector) -> Callable[[np.ndarray, torch.Generator], np.ndarray]:
+    """RGB (H, W, 3) -> its largest face, aligned as ``predict`` aligns it; in the dataset's
+    augment slot, so it runs after decoding and before preprocessing. No face (or a detector
+    crash) raises ``ImageError``: a failure on that sample, not of the evaluation."""
+
+    def align(rgb: np.ndarray, generator: torch.Generator) -> np.ndarray:
+        try:
+            faces = detector.detect(rgb)
+        except Exception as e:  # one odd image must not stop the run
+            raise ImageError("image", f"face detection failed ({type(e).__name__}: {e})") from None
+        if not faces:
+            raise ImageError("image", NO_FACE)
+        largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        return align_face(rgb, largest)
+
+    return align
 
 
 def present_classes(dataset: EmotionDataset) -> EmotionDataset:
@@ -84,6 +106,7 @@ def run_model(
     device: str | torch.device = "cpu",
     tta: TTA | str | None = None,
     present_only: bool = True,
+    detector: FaceDetector | None = None,
     on_error: OnError | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> SystemOutputs:
@@ -95,6 +118,8 @@ def run_model(
     probabilities are the mean over its views.
     ``present_only``: score on the classes the dataset holds (``present_classes``); False keeps
     its whole label set (one declared with ``labels=``).
+    ``detector``: score each image's largest face, detected and aligned (``main_face_aligner``);
+    images without one are failures.
     ``on_error(id, reason)`` is called per unreadable image; ``on_batch(k)`` after each batch.
     """
     classifier: Classifier = TorchClassifier(model, device=device) if isinstance(model, MotivNet) else model
@@ -104,7 +129,8 @@ def run_model(
     tta = TTA.parse(tta)
     # Every crop view from one decode: the dataset yields (C, 3, H, W) per image.
     views = ViewPreprocessor(Preprocessor.from_config(classifier.config), tta.crops)
-    dataset = dataset.with_transform(preprocessor=views, augment=None)  # type: ignore[arg-type]
+    augment = main_face_aligner(detector) if detector is not None else None
+    dataset = dataset.with_transform(preprocessor=views, augment=augment)  # type: ignore[arg-type]
     n, k = len(dataset), len(labels)
     log_probs = torch.full((n, k), float("nan"))
     failed = torch.ones(n, dtype=torch.bool)
@@ -125,8 +151,9 @@ def run_model(
         failed=failed,
         ids=dataset.ids,
         source=dataset.name,
-        notes=[tta.describe()] if tta.views > 1 else [],
+        notes=([tta.describe()] if tta.views > 1 else [])
+        + ([f"faces detected ({type(detector).__name__}) and aligned: the largest face of each image"] if detector else []),
     )
 
 
-__all__ = ["interleaved_first", "present_classes", "run_model"]
+__all__ = ["NO_FACE", "interleaved_first", "main_face_aligner", "present_classes", "run_model"]

@@ -107,6 +107,16 @@ def test_unusable_requests_get_a_status_and_one_line(server):
     ]
     for (status, payload), want_status, reason in cases:
         assert status == want_status and reason in payload["error"] and "\n" not in payload["error"]
+    import http.client
+
+    conn = http.client.HTTPConnection(url.split("//")[1], timeout=30)
+    conn.putrequest("POST", "/predict")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    conn.send(b"4\r\nabcd\r\n0\r\n\r\n")
+    answer = conn.getresponse()
+    assert answer.status == 411 and "Content-Length" in json.loads(answer.read())["error"]
+    conn.close()
     with urllib.request.urlopen(url + "/health", timeout=30) as r:  # still up after all that
         health = json.loads(r.read())
     assert health["status"] == "ok" and health["labels"] == list(motivnet.AFFECTNET8.classes) and health["tta"] == "none"

@@ -8,7 +8,7 @@
                      other images are still labelled.
     GET  /health     200 -> {"status": "ok", "labels": [...], "tta": ...}
 
-A request that is itself unusable (no body, a body over the limit, a form without files) gets a
+A request that is itself unusable (no body, a body over the limit, a chunked body, a form without files) gets a
 4xx status and {"error": "one line"}. The model is loaded once; requests are read concurrently but
 classified one at a time, since torch already uses every thread it is given.
 """
@@ -100,6 +100,9 @@ def make_server(
             self._send(HTTPStatus.OK, [r.to_dict() for r in records])
 
         def _body(self) -> bytes:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                self.close_connection = True
+                raise RequestError(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not supported: send a Content-Length")
             try:
                 length = int(self.headers.get("Content-Length", "0"))
             except ValueError:

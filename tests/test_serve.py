@@ -136,3 +136,17 @@ def test_cli_serves_until_stopped(weights):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_model_fault_is_a_500_and_the_server_keeps_serving(server, monkeypatch):
+    url, recognizer = server
+
+    def broken(crops):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(recognizer, "classify", broken)
+    status, payload = post(url + "/predict", png((40, 80, 3)))
+    assert status == 500 and payload["error"] == "internal error (RuntimeError: out of memory)"
+    monkeypatch.undo()
+    status, records = post(url + "/predict", png((40, 80, 3)))
+    assert status == 200 and len(records) == 2

@@ -94,6 +94,10 @@ def make_server(
             except ValueError as e:  # e.g. detect=1 on a recognizer built without a detector
                 self._send(HTTPStatus.BAD_REQUEST, {"error": str(e)})
                 return
+            except Exception as e:  # a fault of ours: answer it in one line and keep serving
+                self.log_error("predict failed: %s: %s", type(e).__name__, e)
+                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error ({type(e).__name__}: {e})"})
+                return
             for r in records:
                 if r.error:  # the operator sees each failed image too, as predict prints it
                     self.log_message("%s: %s", r.file, r.error)

@@ -429,3 +429,22 @@ def test_detect_scores_the_largest_aligned_face_and_no_face_is_a_failure(tmp_pat
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["results"][0]["metrics"]["n_failed"] == 1
     assert "--detect --detector test-centre" in report["command"] and report["options"]["detect"] is True
+
+
+def test_detect_a_detector_crash_fails_that_image_only(tmp_path, weights):
+    from motivnet.data import open_dataset
+    from motivnet.evaluation import run_model
+
+    class Crashing(CentreFaceDetector):
+        def detect(self, image):
+            if image.mean() > 127:
+                raise RuntimeError("bad landmarks")
+            return super().detect(image)
+
+    ds_dir = make_folders(tmp_path / "d", ["happy"], per_class=1)
+    Image.new("RGB", (36, 36), (250, 250, 250)).save(ds_dir / "happy" / "white.png")
+    reasons = []
+    out = run_model(MotivNet.from_pretrained(weights), open_dataset(ds_dir), system="tiny", dataset_name="d",
+                    detector=Crashing(), on_error=lambda i, why: reasons.append((i, why)))
+    assert out.failed.tolist() == [False, True]
+    assert reasons == [("happy/white.png", "face detection failed (RuntimeError: bad landmarks)")]

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .backends import Classifier, InferenceOptions, TorchClassifier, load_classifier
-from .faces import Face, FaceDetector, align_face, get_detector
+from .faces import FaceDetector, align_face, detect_or_reason, get_detector
 from .models import MotivNet
 from .preprocess import DEFAULT_MAX_PIXELS, ImageError, ImageLike, Preprocessor, decode_image
 from .records import FaceRecord
@@ -160,10 +160,9 @@ class EmotionRecognizer:
         h, w = rgb.shape[:2]
         if not detect:
             return [FaceRecord(file=name, face=0, box=(0.0, 0.0, float(w), float(h)))], [rgb]
-        try:
-            faces: list[Face] = self.detector.detect(rgb)  # type: ignore[union-attr]
-        except Exception as e:  # a detector crash on one odd image must not stop the batch
-            return [FaceRecord(file=name, error=f"face detection failed ({type(e).__name__}: {e})")], []
+        faces, failure = detect_or_reason(self.detector, rgb)  # type: ignore[arg-type]
+        if failure:
+            return [FaceRecord(file=name, error=failure)], []
         if not faces:
             return [FaceRecord(file=name, error=NO_FACE)], []
         records = [FaceRecord(file=name, face=i, box=tuple(map(float, f.box)), det_score=float(f.score)) for i, f in enumerate(faces)]  # type: ignore[arg-type]

@@ -4,8 +4,9 @@ The model is a MotivNet (float32) or any classifier from ``motivnet.backends`` (
 path: int8, bf16, torch.compile, onnxruntime), so each switch can be scored for accuracy.
 Images go through the dataset's own preprocessing (the model's ``Preprocessor``, no
 augmentation); with a ``detector``, each image is first cut to its largest face and aligned the
-way ``predict`` does (for datasets of whole frames such as CK+ and JAFFE). An image that cannot be read is a failure of the system on that sample (scored
-as wrong), not a crash of the whole evaluation.
+way ``predict`` does (for datasets of whole frames such as CK+ and JAFFE). An image that cannot
+be read (or has no face) is a failure of the system on that sample, scored as wrong, not a crash
+of the whole evaluation.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import torch
 
 from ..backends import Classifier, TorchClassifier
 from ..data import EmotionDataset
-from ..faces import FaceDetector, align_face
+from ..faces import FaceDetector, align_face, detect_or_reason
 from ..labels import label_set
 from ..models import MotivNet
 from ..preprocess import ImageError, Preprocessor
@@ -33,13 +34,10 @@ def main_face_aligner(detector: FaceDetector) -> Callable[[np.ndarray, torch.Gen
     crash) raises ``ImageError``: a failure on that sample, not of the evaluation."""
 
     def align(rgb: np.ndarray, generator: torch.Generator) -> np.ndarray:
-        try:
-            faces = detector.detect(rgb)
-        except Exception as e:  # one odd image must not stop the run
-            raise ImageError("image", f"face detection failed ({type(e).__name__}: {e})") from None
-        if not faces:
-            raise ImageError("image", NO_FACE)
-        largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        faces, failure = detect_or_reason(detector, rgb)
+        if failure or not faces:
+            raise ImageError("image", failure or NO_FACE)
+        largest = max(faces, key=lambda f: f.width * f.height)
         return align_face(rgb, largest)
 
     return align

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Face", "FaceDetector", "MissingBackendError", "as_rgb_uint8"]
+__all__ = ["Face", "FaceDetector", "MissingBackendError", "as_rgb_uint8", "detect_or_reason"]
 
 #: Landmark row order of :attr:`Face.landmarks`.
 LANDMARK_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
@@ -134,3 +134,12 @@ class FaceDetector(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(min_score={self.min_score}, max_faces={self.max_faces})"
+
+
+def detect_or_reason(detector: "FaceDetector", image: np.ndarray) -> tuple[list[Face], str | None]:
+    """``detector.detect(image)``, or ([], a one-line reason) when it raises: a detector crash on
+    one odd image is a failure of that image, never of the batch around it."""
+    try:
+        return detector.detect(image), None
+    except Exception as e:
+        return [], f"face detection failed ({type(e).__name__}: {e})"

@@ -27,8 +27,9 @@ def average_weights(models: Sequence[MotivNet]) -> MotivNet:
     first = models[0]
     ref = _architecture(first)
     for i, m in enumerate(models[1:], start=1):
-        if _architecture(m) != ref:
-            diff = sorted(k for k in set(ref) | set(_architecture(m)) if ref.get(k) != _architecture(m).get(k))
+        arch = _architecture(m)
+        if arch != ref:
+            diff = sorted(k for k in set(ref) | set(arch) if ref.get(k) != arch.get(k))
             raise ValueError(f"model {i} differs from model 0 in {', '.join(diff)}: not averaging different architectures")
     states = [m.state_dict() for m in models]
     out = copy.deepcopy(first)

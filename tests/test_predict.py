@@ -179,7 +179,7 @@ def test_output_file_and_refusal_to_overwrite_input(capsys, weights, images, tmp
 
 
 def test_no_default_model_yet_needs_weights(capsys, images, monkeypatch, tmp_path):
-    monkeypatch.setattr("motivnet.recognizer.DEFAULT_WEIGHTS_DIR", tmp_path / "none")
+    monkeypatch.setattr("motivnet.bundled.BUNDLED_DIR", tmp_path / "none")
     code, _, err = run(capsys, "predict", str(images / "pair.png"), "--no-detect")
     assert code == 2 and "--weights" in err and len(err.strip().splitlines()) == 1
 

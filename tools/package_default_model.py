@@ -1,7 +1,8 @@
-"""Package a training run's best checkpoint as motivnet's bundled default model.
+"""Package a training run's best checkpoint as one of motivnet's bundled models (the default one
+unless ``--name`` says otherwise).
 
     python tools/package_default_model.py RUN_DIR --command "the exact motivnet train command" \
-        [--stage EARLIER_RUN_DIR "its command"]...
+        [--stage EARLIER_RUN_DIR "its command"]... [--name NAME]
 
 ``--stage`` names the earlier runs the final one started from (``model.init_from``), in order,
 so a model trained in several stages (e.g. across sessions) records every step. When those runs'
@@ -9,10 +10,10 @@ folders are gone (an earlier session trained them), ``--after-bundled`` keeps th
 bundled model's training.json already records, with their committed configs, and adds this run
 (which started from the bundled model) after them.
 
-Writes, replacing the previous default:
-  src/motivnet/weights/default/config.json, model.safetensors (float16 storage), training.json
-  experiments/default-model/stageN/config.yaml   (each stage's resolved config)
-  experiments/default-model/split.json            (the final run's split manifest)
+Writes, replacing the previous model of that name (NAME-model below is default-model for the default):
+  src/motivnet/weights/NAME/config.json, model.safetensors (float16 storage), training.json
+  experiments/NAME-model/stageN/config.yaml   (each new stage's resolved config; kept stages keep theirs)
+  experiments/NAME-model/split.json            (the final run's split manifest)
 
 ``training.json`` records where the model came from: each stage's train command and resolved
 config, the split manifest's sha256, the epoch chosen and its validation numbers from
@@ -34,8 +35,9 @@ import yaml
 from motivnet.models import MotivNet
 
 REPO = Path(__file__).resolve().parents[1]
-DEST = REPO / "src" / "motivnet" / "weights" / "default"
-RECORDS = REPO / "experiments" / "default-model"
+WEIGHTS = REPO / "src" / "motivnet" / "weights"
+DEFAULT = WEIGHTS / "default"
+RECORDS = REPO / "experiments" / "default-model"  # --name NAME: experiments/NAME-model
 
 
 def best_epoch(metrics_csv: Path, metric: str) -> dict[str, str]:
@@ -45,10 +47,10 @@ def best_epoch(metrics_csv: Path, metric: str) -> dict[str, str]:
     return max(rows, key=lambda r: float(r[metric]))
 
 
-def stage_record(index: int, run: Path, command: str) -> dict:
+def stage_record(index: int, run: Path, command: str, records: Path = RECORDS) -> dict:
     """Copy one run's resolved config into the records and describe it."""
     config = yaml.safe_load((run / "config.yaml").read_text())
-    folder = RECORDS / f"stage{index}"
+    folder = records / f"stage{index}"
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run / "config.yaml", folder / "config.yaml")
     return {
@@ -67,45 +69,49 @@ def main() -> None:
     ap.add_argument("--stage", nargs=2, action="append", default=[], metavar=("RUN_DIR", "COMMAND"),
                     help="an earlier run this one started from, with its command (in order; repeatable)")
     ap.add_argument("--after-bundled", action="store_true",
-                    help="keep the stages the bundled model records and add this run after them")
+                    help="keep the stages the bundled default model records and add this run after them")
+    ap.add_argument("--name", default="default", help="the bundled model's name, weights/NAME (default: %(default)s)")
     args = ap.parse_args()
     runs = [(Path(r), c) for r, c in args.stage] + [(args.run_dir, args.command)]
+    dest = WEIGHTS / args.name
+    records = RECORDS if args.name == "default" else REPO / "experiments" / f"{args.name}-model"
 
     kept: list[dict] = []
     if args.after_bundled:
-        kept = json.loads((DEST / "training.json").read_text())["stages"]
+        kept = json.loads((DEFAULT / "training.json").read_text())["stages"]
         for st in kept:  # their config files stay; everything else is rewritten
             if not (REPO / st["config_file"]).is_file():
                 raise SystemExit(f"{st['config_file']}: missing; it records stage {st['stage']}")
-        for old in RECORDS.iterdir():
+        for old in records.iterdir() if records.exists() else []:
             if old.is_file():
                 old.unlink()
-    elif RECORDS.exists():
-        shutil.rmtree(RECORDS)  # the records describe the bundled model only
-    stages = kept + [stage_record(len(kept) + i + 1, run, command) for i, (run, command) in enumerate(runs)]
+    elif records.exists():
+        shutil.rmtree(records)  # the records describe the bundled model only
+    records.mkdir(parents=True, exist_ok=True)
+    stages = kept + [stage_record(len(kept) + i + 1, run, command, records) for i, (run, command) in enumerate(runs)]
     final = args.run_dir
-    shutil.copyfile(final / "split.json", RECORDS / "split.json")
+    shutil.copyfile(final / "split.json", records / "split.json")
 
     model = MotivNet.from_pretrained(final / "best")
-    if DEST.exists():
-        shutil.rmtree(DEST)
-    model.save_pretrained(DEST, dtype=torch.float16)
+    if dest.exists():
+        shutil.rmtree(dest)
+    model.save_pretrained(dest, dtype=torch.float16)
 
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     record = {
         "command": stages[-1]["command"],
         "code_commit": commit,
         "stages": stages,
-        "split_manifest": str((RECORDS / "split.json").relative_to(REPO)),
-        "split_sha256": hashlib.sha256((RECORDS / "split.json").read_bytes()).hexdigest(),
+        "split_manifest": str((records / "split.json").relative_to(REPO)),
+        "split_sha256": hashlib.sha256((records / "split.json").read_bytes()).hexdigest(),
         "best_epoch": stages[-1]["best_epoch"],
         "storage": "float16 safetensors, loaded as float32",
         "data_terms": "trained on AffectNet-derived images (non-commercial research use only)",
     }
-    (DEST / "training.json").write_text(json.dumps(record, indent=2) + "\n")
-    size = (DEST / "model.safetensors").stat().st_size / 2**20
+    (dest / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    size = (dest / "model.safetensors").stat().st_size / 2**20
     best = stages[-1]["best_epoch"]
-    print(f"wrote {DEST} ({size:.1f} MiB weights), {len(stages)} stage(s), epoch {best['epoch']} val_acc {best['val_acc']}")
+    print(f"wrote {dest} ({size:.1f} MiB weights), {len(stages)} stage(s), epoch {best['epoch']} val_acc {best['val_acc']}")
 
 
 if __name__ == "__main__":

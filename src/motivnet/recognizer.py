@@ -12,37 +12,25 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .backends import Classifier, InferenceOptions, TorchClassifier, load_classifier
+from .backends import Classifier, InferenceOptions
+from .bundled import BUNDLED_DIR, DEFAULT_NAME, NoDefaultModelError, default_weights, resolve_weights
+from .ensemble import Ensemble, as_ensemble, is_ensemble, load_ensemble
 from .faces import FaceDetector, align_face, detect_or_reason, get_detector
 from .models import MotivNet
-from .preprocess import DEFAULT_MAX_PIXELS, ImageError, ImageLike, Preprocessor, decode_image
+from .preprocess import DEFAULT_MAX_PIXELS, ImageError, ImageLike, decode_image
 from .records import FaceRecord
-from .tta import TTA, ViewPreprocessor, mean_log_probs
+from .tta import TTA
 
-DEFAULT_WEIGHTS_DIR = Path(__file__).parent / "weights" / "default"
+DEFAULT_WEIGHTS_DIR = BUNDLED_DIR / DEFAULT_NAME
 #: The error of an input in which the detector found no face (video frames without one are skipped).
 NO_FACE = "no face found (for pre-cropped faces use --no-detect)"
 
 
-class NoDefaultModelError(FileNotFoundError):
-    pass
-
-
-def default_weights() -> Path:
-    """The model bundled in the package, or a clear error while none is bundled."""
-    if (DEFAULT_WEIGHTS_DIR / "config.json").is_file():
-        return DEFAULT_WEIGHTS_DIR
-    raise NoDefaultModelError(
-        "no default model is bundled with this version of motivnet yet: pass weights "
-        "(--weights DIR_OR_CHECKPOINT), e.g. a folder written by 'motivnet convert' or 'motivnet train'"
-    )
-
-
 def load_model(weights: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> MotivNet:
     """A MotivNet from our folder format or from any checkpoint ``motivnet convert`` reads."""
-    path = Path(weights) if weights is not None else default_weights()
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such weights file or folder")
+    path = resolve_weights(weights)
+    if is_ensemble(path):
+        raise ValueError(f"{path}: an ensemble of several models; load it with motivnet.load (or ensemble.load_ensemble)")
     if path.is_dir() and (path / "config.json").is_file():
         model = MotivNet.from_pretrained(path)
     else:
@@ -60,12 +48,12 @@ def load_model(weights: str | os.PathLike | None = None, device: str | torch.dev
 
 
 class EmotionRecognizer:
-    """A classifier (a MotivNet on the torch fast path, or an ONNX file on onnxruntime), a face
-    detector and the preprocessing that the model was trained with."""
+    """A classifier (a MotivNet on the torch fast path, or an ONNX file on onnxruntime) or an
+    ensemble of them, a face detector and the preprocessing that each model was trained with."""
 
     def __init__(
         self,
-        model: MotivNet | Classifier,
+        model: MotivNet | Classifier | Ensemble,
         detector: FaceDetector | str | None = "auto",
         device: str | torch.device = "cpu",
         batch_size: int = 32,
@@ -76,7 +64,8 @@ class EmotionRecognizer:
         tta_flip: bool = False,
     ) -> None:
         """``model``: a MotivNet (run by ``TorchClassifier`` with ``options``: bf16, int8, compile,
-        threads) or a ready classifier from ``motivnet.backends`` (e.g. ``OnnxClassifier``).
+        threads), a ready classifier from ``motivnet.backends`` (e.g. ``OnnxClassifier``) or a
+        ``motivnet.ensemble.Ensemble`` (each face: the mean of its members' probabilities).
         ``tta``: test-time augmentation, a ``motivnet.tta`` preset (``flip``, ``crops``,
         ``crops+flip``) or a ``TTA``: each face's probabilities are the mean over its views (one
         model pass per view; see MODEL_CARD.md for what they buy). ``tta_flip=True`` is ``tta="flip"``."""
@@ -84,21 +73,22 @@ class EmotionRecognizer:
             raise ValueError(f"tta_flip=True and tta={tta!r} contradict each other; give one")
         self.device = torch.device(device)
         if isinstance(model, MotivNet):
-            self.classifier: Classifier = TorchClassifier(model, options, self.device)
+            model = TorchClassifier(model, options, self.device)
         elif options is not None:
             raise ValueError("options apply to a MotivNet; a ready classifier already has its own")
-        else:
-            self.classifier = model
-        # The torch module that runs (quantised/compiled as asked), or None for onnxruntime.
+        self.ensemble = as_ensemble(model)
+        # The first (usually only) member, and the torch module that runs it (quantised/compiled
+        # as asked; None for onnxruntime).
+        self.classifier: Classifier = self.ensemble.classifiers[0]
         self.model: torch.nn.Module | None = getattr(self.classifier, "model", None)
-        self.config = self.classifier.config
+        self.config = self.ensemble.config
         self.detector = get_detector() if detector == "auto" else get_detector(detector) if isinstance(detector, str) else detector
-        self.preprocess = Preprocessor.from_config(self.config)
-        self.preprocess.max_pixels = max_pixels
         self.batch_size = batch_size
         self.topk = min(topk, len(self.config.labels))
         self.tta = TTA.parse("flip" if tta_flip else tta)
-        self.views = ViewPreprocessor(self.preprocess, self.tta.crops)
+        self.views = self.ensemble.views(self.tta, max_pixels)
+        # The first member's plain preprocessing (RGB crops -> (B, 3, H, W)), e.g. for benchmarks.
+        self.preprocess = self.views.members[0].base
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -109,8 +99,8 @@ class EmotionRecognizer:
         """Face crops, RGB uint8 (h, w, 3) of any size -> probabilities (N, num_classes)."""
         out = []
         for i in range(0, len(crops), self.batch_size):
-            views = self.views(crops[i : i + self.batch_size])  # (B, C, 3, H, W), C crop views
-            out.append(mean_log_probs(self.classifier, views, self.tta.flip).exp().cpu())
+            views = self.views(crops[i : i + self.batch_size])  # per member (B, C, 3, H, W), C crop views
+            out.append(self.ensemble.log_probs(views, self.tta.flip).exp())
         return torch.cat(out) if out else torch.empty(0, len(self.labels))
 
     def predict(self, images: ImageLike | Sequence[ImageLike], detect: bool | None = None) -> list[FaceRecord]:
@@ -194,15 +184,15 @@ def load(
     **kwargs: object,
 ) -> EmotionRecognizer:
     """A ready recognizer. ``weights``: a MotivNet folder, any checkpoint that ``motivnet convert``
-    reads, or (``backend="onnx"``) an ``.onnx`` file from ``motivnet export`` (None: the bundled
-    default model). ``detector=None`` classifies whole images (pre-cropped faces).
+    reads, (``backend="onnx"``) an ``.onnx`` file from ``motivnet export``, an ensemble folder
+    (``motivnet.ensemble``), or the name of a bundled model (None: the bundled default model). ``detector=None`` classifies whole images (pre-cropped faces).
 
     CPU fast path (see ``motivnet.backends.InferenceOptions``): ``bf16``, a bfloat16 copy of the
     model (fast only on CPUs with native bf16), ``int8`` dynamic quantisation of the Linear layers,
     ``compile`` with torch.compile (torch backend), ``threads``. ``backend="onnx"`` runs on onnxruntime."""
     options = InferenceOptions(bf16=bf16, int8=int8, compile=compile, threads=threads)
-    classifier = load_classifier(weights, backend, options, device)
-    return EmotionRecognizer(classifier, detector=detector, device=device, **kwargs)  # type: ignore[arg-type]
+    ensemble = load_ensemble(weights, backend, options, device)
+    return EmotionRecognizer(ensemble, detector=detector, device=device, **kwargs)  # type: ignore[arg-type]
 
 
 __all__ = ["NO_FACE", "EmotionRecognizer", "NoDefaultModelError", "default_weights", "load", "load_model"]

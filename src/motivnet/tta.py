@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from .preprocess import ImageLike, Preprocessor, decode_image
@@ -65,7 +66,10 @@ class ViewPreprocessor:
     crops: tuple[float, ...]
 
     def tensor(self, image: ImageLike) -> torch.Tensor:
-        arr = decode_image(image, self.base.max_pixels)
+        return self.rgb_views(decode_image(image, self.base.max_pixels))
+
+    def rgb_views(self, arr: np.ndarray) -> torch.Tensor:
+        """A decoded RGB uint8 (h, w, 3) array -> its views (C, 3, H, W)."""
         return torch.stack([self.base.rgb_tensor(arr, self.base.crop_pct * c) for c in self.crops])
 
     def __call__(self, images: Sequence[ImageLike]) -> torch.Tensor:

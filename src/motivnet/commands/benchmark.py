@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "machine's peak, measured on the spot with a large float32 matmul.",
     )
     src = p.add_argument_group("model (default: the bundled default model; without one, --config default-p16 with random weights)")
-    src.add_argument("--weights", "-w", help="model folder, checkpoint or .onnx file")
+    src.add_argument("--weights", "-w", help="model folder, checkpoint, bundled model name or .onnx file (one model, not an ensemble)")
     src.add_argument("--config", help="a training config (bundled name such as default-p16 or paper, or a YAML file): random weights")
     src.add_argument("--encoder", help="encoder name (sapiens-tiny ... sapiens-2b): random weights")
     src.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="input size (random-weight models only)")
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         if weights:
             if args.encoder or args.config or args.image_size:
                 raise ValueError("--weights fixes the model: drop --config/--encoder/--image-size")
+            weights = _single_model(weights)
             classifier = load_classifier(weights, args.backend, options)
             source, random_weights = str(weights), False
         else:
@@ -128,8 +129,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _single_model(weights: str | Path) -> Path:
+    """--weights as a path (a bundled name resolved); an ensemble is refused, one model is measured."""
+    from ..bundled import resolve_weights
+    from ..ensemble import ensemble_members, is_ensemble
+
+    path = resolve_weights(weights)
+    if is_ensemble(path):
+        members = " and ".join(map(str, ensemble_members(path)))
+        raise ValueError(f"{path} is an ensemble: benchmark measures one model; benchmark {members} (an ensemble costs their sum)")
+    return path
+
+
 def _bundled() -> Path | None:
-    from ..recognizer import NoDefaultModelError, default_weights
+    from ..bundled import NoDefaultModelError, default_weights
 
     try:
         return default_weights()

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("datasets", nargs="*", metavar="DATASET",
                    help="[NAME=]PATH of a labelled dataset (class folders, AffectNet csv, FER2013 csv, YOLO, JSON, "
                         "CK+ and JAFFE as distributed)")
-    p.add_argument("--weights", "-w", help="model folder or checkpoint to evaluate on the DATASETs")
+    p.add_argument("--weights", "-w", help="model folder, checkpoint, ensemble folder or bundled model name to evaluate on the DATASETs")
     p.add_argument("--name", help="the model's name in the report (default: from the weights path)")
     p.add_argument("--predictions", dest="prediction_files", action=_PredictionsFile, default=[], metavar="FILE",
                    help="another system's predictions CSV (repeatable)")
@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     if usage:
         print(f"motivnet evaluate: error: {usage}", file=sys.stderr)
         return 2
-    from ..backends import InferenceOptions, load_classifier, variant_name
+    from ..backends import InferenceOptions, variant_name
+    from ..ensemble import load_ensemble
     from ..evaluation import criteria, new_report_dir, write_report
     from ..evaluation.markdown import results_table
 
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = InferenceOptions(bf16=args.bf16, int8=args.int8, compile=args.compile, threads=args.threads)
     variant = variant_name(args.backend, options)
-    model = load_classifier(args.weights, args.backend, options, args.device) if args.weights else None
+    model = load_ensemble(args.weights, args.backend, options, args.device) if args.weights else None
     detector = None
     if args.detect and model is not None:
         from ..faces import get_detector
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
 
     out_dir = new_report_dir(args.out)
     paths = write_report(
-        out_dir, results, criteria(_shapes_only(model), args.weights, results), save_outputs=saved,
+        out_dir, results, criteria(_shapes_only(model), model.names[0] if model else None, results), save_outputs=saved,
         model=_model_info(model, args.weights, system, args.backend, variant), options=_options(args, variant),
         command=_command(args),
         problems=problems, ece_bins=args.ece_bins,
@@ -265,8 +266,9 @@ def _system_name(weights: str, variant: str) -> str:
 
 
 def _shapes_only(classifier: Any) -> Any:
-    """A MotivNet of the classifier's config on the meta device, for the architecture criterion:
-    an int8 or onnxruntime classifier has no float parameters to count, and shapes suffice."""
+    """A MotivNet of the classifier's config (an ensemble's first member's) on the meta device,
+    for the architecture criterion: an int8 or onnxruntime classifier has no float parameters to
+    count, and shapes suffice."""
     if classifier is None:
         return None
     import torch
@@ -281,10 +283,16 @@ def _model_info(model: Any, weights: str | None, system: str, backend: str, vari
     if model is None:
         return None
     cfg = model.config
-    return {
+    info = {
         "weights": str(weights), "system": system, "labels": list(cfg.labels),
         "encoder_name": cfg.encoder_name, "image_size": list(cfg.image_size), "backend": backend, "variant": variant,
     }
+    if len(model) > 1:  # an ensemble: the fields above are its first member's
+        info["ensemble_members"] = [
+            {"weights": name, "encoder_name": c.config.encoder_name, "image_size": list(c.config.image_size)}
+            for name, c in zip(model.names, model.classifiers)
+        ]
+    return info
 
 
 def _options(args: argparse.Namespace, variant: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "then check it with onnx.checker and compare onnxruntime's logits with torch's. Weights over "
         "1.8 GB (Sapiens 1B/2B) go to OUTPUT.data beside it (ONNX external data; keep the two together).",
     )
-    p.add_argument("--weights", "-w", required=True, help="model folder or any checkpoint 'convert' reads")
+    p.add_argument("--weights", "-w", required=True, help="model folder, bundled model name or any checkpoint 'convert' reads")
     p.add_argument("--format", choices=FORMATS, default="onnx", help="output format (default: %(default)s)")
     p.add_argument("--output", "-o", type=Path, help="output file (default: model.onnx inside the --weights folder)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset, 17 or later (default: 17)")
@@ -31,9 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..export import DEFAULT_OPSET, PARITY_ATOL, export_onnx, external_data_files, onnx_parity, sidecar
+    from ..bundled import resolve_weights
+    from ..ensemble import ensemble_members, is_ensemble
     from ..recognizer import load_model
 
-    weights = Path(args.weights)
+    weights = resolve_weights(args.weights)
+    if is_ensemble(weights):
+        members = ", ".join(map(str, ensemble_members(weights)))
+        raise ValueError(f"{weights} is an ensemble; export each of its members instead ({members})")
     out = args.output or (weights / "model.onnx" if weights.is_dir() else weights.with_suffix(".onnx"))
     for target in (out, sidecar(out)):  # the sidecar is written only for large models; never clobbered either way
         if target.resolve() == weights.resolve():

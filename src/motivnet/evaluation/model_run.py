@@ -15,13 +15,14 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..backends import Classifier, TorchClassifier
+from ..backends import Classifier
 from ..data import EmotionDataset
+from ..ensemble import Ensemble, as_ensemble
 from ..faces import FaceDetector, align_face, detect_or_reason
 from ..labels import label_set
 from ..models import MotivNet
-from ..preprocess import ImageError, Preprocessor
-from ..tta import TTA, ViewPreprocessor, mean_log_probs
+from ..preprocess import ImageError
+from ..tta import TTA
 from .outputs import SystemOutputs
 
 OnError = Callable[[str, str], None]  # (sample id, reason)
@@ -77,8 +78,8 @@ def interleaved_first(targets: Sequence[int], n: int) -> list[int]:
 
 def _batches(
     dataset: EmotionDataset, batch_size: int, on_error: OnError | None
-) -> Iterator[tuple[range, list[int], torch.Tensor | None]]:
-    """(dataset positions, those readable, their crop views (B, C, 3, H, W)) per batch."""
+) -> Iterator[tuple[range, list[int], list[torch.Tensor] | None]]:
+    """(dataset positions, those readable, per model their crop views (B, C, 3, H, W)) per batch."""
     for start in range(0, len(dataset), batch_size):
         ok, images = [], []
         span = range(start, min(start + batch_size, len(dataset)))
@@ -91,12 +92,12 @@ def _batches(
                 continue
             ok.append(i)
             images.append(image)
-        yield span, ok, (torch.stack(images) if images else None)
+        yield span, ok, ([torch.stack(parts) for parts in zip(*images)] if images else None)
 
 
 @torch.inference_mode()
 def run_model(
-    model: MotivNet | Classifier,
+    model: MotivNet | Classifier | Ensemble,
     dataset: EmotionDataset,
     system: str,
     dataset_name: str,
@@ -110,8 +111,9 @@ def run_model(
 ) -> SystemOutputs:
     """The model's log-probabilities (N, K) on every sample of ``dataset``.
 
-    ``model``: a MotivNet, run in float32 on ``device``, or a ready classifier from
-    ``motivnet.backends`` (``load_classifier``/``build_classifier``), which keeps its own device.
+    ``model``: a MotivNet, run in float32 on ``device``, a ready classifier from
+    ``motivnet.backends`` (``load_classifier``/``build_classifier``), which keeps its own device,
+    or an ``Ensemble`` (``load_ensemble``): the mean of its members' probabilities.
     ``tta``: test-time augmentation (a ``motivnet.tta`` preset or ``TTA``): each image's
     probabilities are the mean over its views.
     ``present_only``: score on the classes the dataset holds (``present_classes``); False keeps
@@ -120,13 +122,13 @@ def run_model(
     images without one are failures.
     ``on_error(id, reason)`` is called per unreadable image; ``on_batch(k)`` after each batch.
     """
-    classifier: Classifier = TorchClassifier(model, device=device) if isinstance(model, MotivNet) else model
-    labels = tuple(classifier.config.labels)
+    ensemble = as_ensemble(model, device)
+    labels = ensemble.labels
     if present_only:
         dataset = present_classes(dataset)
     tta = TTA.parse(tta)
-    # Every crop view from one decode: the dataset yields (C, 3, H, W) per image.
-    views = ViewPreprocessor(Preprocessor.from_config(classifier.config), tta.crops)
+    # Every model's crop views from one decode: the dataset yields, per image, one (C, 3, H, W) per model.
+    views = ensemble.views(tta)
     augment = main_face_aligner(detector) if detector is not None else None
     dataset = dataset.with_transform(preprocessor=views, augment=augment)  # type: ignore[arg-type]
     n, k = len(dataset), len(labels)
@@ -135,7 +137,7 @@ def run_model(
     for span, idx, images in _batches(dataset, batch_size, on_error):
         if images is not None:
             # The classifier moves the batch to its device and returns float32 logits on the CPU.
-            log_probs[idx] = mean_log_probs(classifier, images, tta.flip).cpu()
+            log_probs[idx] = ensemble.log_probs(images, tta.flip)
             failed[idx] = False
         if on_batch:
             on_batch(len(span))
@@ -150,6 +152,7 @@ def run_model(
         ids=dataset.ids,
         source=dataset.name,
         notes=([tta.describe()] if tta.views > 1 else [])
+        + ([f"ensemble: mean probabilities of {len(ensemble)} models ({', '.join(ensemble.names)})"] if len(ensemble) > 1 else [])
         + ([f"faces detected ({type(detector).__name__}) and aligned: the largest face of each image"] if detector else []),
     )
 

@@ -26,7 +26,7 @@ import torch
 
 from .backends import Classifier, InferenceOptions, TorchClassifier, load_classifier
 from .fileio import atomic_write
-from .models import MotivNet
+from .models import MotivNet, MotivNetConfig
 from .preprocess import ImageLike, Preprocessor, decode_image
 from .tta import TTA, ViewPreprocessor, mean_log_probs
 
@@ -133,7 +133,7 @@ class Ensemble:
         return len(self.classifiers)
 
     @property
-    def config(self):  # type: ignore[no-untyped-def]
+    def config(self) -> MotivNetConfig:
         """The first member's config: the labels (all members share them) and its preprocessing."""
         return self.classifiers[0].config
 

@@ -6,13 +6,12 @@ margin) -> preprocess -> classify in batches. With ``detect=False`` the whole im
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from .backends import Classifier, InferenceOptions
+from .backends import Classifier, InferenceOptions, TorchClassifier
 from .bundled import BUNDLED_DIR, DEFAULT_NAME, NoDefaultModelError, default_weights, resolve_weights
 from .ensemble import Ensemble, as_ensemble, is_ensemble, load_ensemble
 from .faces import FaceDetector, align_face, detect_or_reason, get_detector

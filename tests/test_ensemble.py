@@ -155,12 +155,29 @@ def test_run_model_on_an_ensemble_matches_the_mean_of_its_members(members, ensem
     assert torch.allclose(both.log_probs.exp(), mean, atol=1e-6)
 
 
-def test_export_and_benchmark_refuse_an_ensemble_in_one_line(ensemble_dir, capsys):
-    for argv in (["export", "--weights", str(ensemble_dir)], ["benchmark", "--weights", str(ensemble_dir), "--skip-e2e"]):
-        code = main(argv)
-        err = capsys.readouterr().err
-        assert code == 2 and "is an ensemble" in err and len(err.strip().splitlines()) == 1
+def test_export_refuses_an_ensemble_in_one_line(ensemble_dir, capsys):
+    code = main(["export", "--weights", str(ensemble_dir)])
+    err = capsys.readouterr().err
+    assert code == 2 and "is an ensemble" in err and len(err.strip().splitlines()) == 1
     assert not (ensemble_dir / "model.onnx").exists()
+
+
+def test_benchmark_counts_every_member(members, ensemble_dir, faces, capsys):
+    from motivnet.flops import model_flops
+
+    quick = ["--iters", "1", "--warmup", "0", "--batch-size", "2", "--peak-size", "64", "--no-detect", "--json"]
+    code = main(["benchmark", "--weights", str(ensemble_dir), "--images", str(faces[0]), *quick])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    report = json.loads(out)
+    sizes = [m["image_size"] for m in report["ensemble_members"]]
+    assert sizes == [[32, 32], [48, 48]]
+    one = [model_flops(MotivNet.from_pretrained(m).config)["total"] for m in members]
+    assert report["flops_per_image"] == sum(one) and report["flops_counted"] == sum(one)
+    assert report["end_to_end"]["faces"] == 1
+    code = main(["benchmark", "--weights", str(ensemble_dir), "--images", str(faces[0]), *quick[:-1]])
+    text = capsys.readouterr().out
+    assert code == 0 and "ensemble of 2 models" in text and "48x48 = 9 tokens" in text
 
 
 def test_ensemble_checks_members_agree(members, tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "machine's peak, measured on the spot with a large float32 matmul.",
     )
     src = p.add_argument_group("model (default: the bundled default model; without one, --config default-p16 with random weights)")
-    src.add_argument("--weights", "-w", help="model folder, checkpoint, bundled model name or .onnx file (one model, not an ensemble)")
+    src.add_argument("--weights", "-w", help="model folder, checkpoint, ensemble folder, bundled model name or .onnx file")
     src.add_argument("--config", help="a training config (bundled name such as default-p16 or paper, or a YAML file): random weights")
     src.add_argument("--encoder", help="encoder name (sapiens-tiny ... sapiens-2b): random weights")
     src.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="input size (random-weight models only)")
@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..backends import InferenceOptions, attention_kernels, build_classifier, cpu_has_native_bf16, load_classifier
+    from ..backends import InferenceOptions, attention_kernels, build_classifier, cpu_has_native_bf16
+    from ..ensemble import Ensemble, load_ensemble
     from ..flops import counted_flops, model_flops
     from ..perf import cpu_info, measured_peak_flops, theoretical_peak, time_calls
 
@@ -60,22 +61,22 @@ def run(args: argparse.Namespace) -> int:
         if weights:
             if args.encoder or args.config or args.image_size:
                 raise ValueError("--weights fixes the model: drop --config/--encoder/--image-size")
-            weights = _single_model(weights)
-            classifier = load_classifier(weights, args.backend, options)
+            ensemble = load_ensemble(weights, args.backend, options)  # one model is an ensemble of one
             source, random_weights = str(weights), False
         else:
-            model = _random_model(args)
-            classifier = build_classifier(model, args.backend, options)
+            ensemble = Ensemble([build_classifier(_random_model(args), args.backend, options)])
             source, random_weights = _random_source(args), True
     notes = [str(w.message) for w in caught]
-    config = classifier.config
-    h, w = config.image_size
-    flops = model_flops(config)
-    counted = counted_flops(config)
+    members = ensemble.classifiers
+    configs = [c.config for c in members]
+    # An ensemble runs every member on each face: its FLOPs are their sum.
+    flops = model_flops(configs[0]) if len(members) == 1 else {n: model_flops(c)["total"] for n, c in zip(ensemble.names, configs)}
+    flops["total"] = sum(model_flops(c)["total"] for c in configs)
+    counted = sum(counted_flops(c) for c in configs)
     report: dict[str, Any] = {
         "model": source,
         "random_weights": random_weights,
-        "config": _describe(config),
+        "config": _describe(configs[0]),
         "backend": args.backend,
         "options": options.describe(),
         "machine": cpu_info(),
@@ -85,9 +86,14 @@ def run(args: argparse.Namespace) -> int:
         "flops_by_part": flops,
         "flops_counted": counted,
     }
+    if len(members) > 1:
+        report["ensemble_members"] = [{"weights": n, **_describe(c)} for n, c in zip(ensemble.names, configs)]
     if args.backend == "torch":
-        probe = torch.zeros(1, 3, h, w)
-        report["attention_kernels"] = attention_kernels(classifier.model, probe)  # type: ignore[attr-defined]
+        kernels: Counter[str] = Counter()
+        for c in members:
+            h, w = c.config.image_size
+            kernels.update(attention_kernels(c.model, torch.zeros(1, 3, h, w)))  # type: ignore[attr-defined]
+        report["attention_kernels"] = dict(kernels)
     # A bf16 model is measured against the bf16 matmul peak, everything else against float32's.
     peak_dtype = torch.bfloat16 if options.bf16 and args.backend == "torch" else torch.float32
     peak = measured_peak_flops(args.peak_size, dtype=peak_dtype)
@@ -102,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
     gen = torch.Generator().manual_seed(0)
     model_runs = {}
     for batch in sorted({1, args.batch_size}):
-        x = torch.randn(batch, 3, h, w, generator=gen)
-        t = time_calls(lambda x=x: classifier(x), args.warmup, args.iters)
+        xs = [torch.randn(batch, 3, *c.image_size, generator=gen) for c in configs]
+        t = time_calls(lambda xs=xs: [m(x) for m, x in zip(members, xs)], args.warmup, args.iters)
         per_image = t.median / batch
         model_runs[f"batch_{batch}"] = {
             "batch": batch,
@@ -121,24 +127,12 @@ def run(args: argparse.Namespace) -> int:
         run["fraction_of_measured_peak"] = run["gflops_per_s"] * 1e9 / peak
     report["model_alone"] = model_runs
     if not args.skip_e2e:
-        report["end_to_end"] = _end_to_end(args, classifier, time_calls)
+        report["end_to_end"] = _end_to_end(args, ensemble, time_calls)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(_text(report))
     return 0
-
-
-def _single_model(weights: str | Path) -> Path:
-    """--weights as a path (a bundled name resolved); an ensemble is refused, one model is measured."""
-    from ..bundled import resolve_weights
-    from ..ensemble import ensemble_members, is_ensemble
-
-    path = resolve_weights(weights)
-    if is_ensemble(path):
-        members = " and ".join(map(str, ensemble_members(path)))
-        raise ValueError(f"{path} is an ensemble: benchmark measures one model; benchmark {members} (an ensemble costs their sum)")
-    return path
 
 
 def _bundled() -> Path | None:
@@ -200,7 +194,7 @@ def _param_count(config: Any) -> int:
         return sum(p.numel() for p in MotivNet(config).parameters())
 
 
-def _end_to_end(args: argparse.Namespace, classifier: Any, time_calls: Any) -> dict[str, Any]:
+def _end_to_end(args: argparse.Namespace, ensemble: Any, time_calls: Any) -> dict[str, Any]:
     """Whole pipeline on files, then each stage alone (ms/image), in the recognizer's order."""
     import time
 
@@ -212,7 +206,7 @@ def _end_to_end(args: argparse.Namespace, classifier: Any, time_calls: Any) -> d
     for path in images:
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such image for the end-to-end run (give --images PATH...)")
-    rec = EmotionRecognizer(classifier, detector=None if args.no_detect else args.detector, batch_size=args.batch_size)
+    rec = EmotionRecognizer(ensemble, detector=None if args.no_detect else args.detector, batch_size=args.batch_size)
     paths = [str(p) for p in images]
     records = rec.predict(paths)
     faces = sum(r.ok for r in records)
@@ -233,9 +227,9 @@ def _end_to_end(args: argparse.Namespace, classifier: Any, time_calls: Any) -> d
             stages["align"] += t3 - t2
         if crops:
             t0 = time.perf_counter()
-            batch = rec.preprocess(crops)
+            views = rec.views(crops)  # per model, (B, 1, 3, H, W)
             t1 = time.perf_counter()
-            classifier(batch)
+            rec.ensemble.log_probs(views)
             t2 = time.perf_counter()
             stages["preprocess"] += t1 - t0
             stages["classify"] += t2 - t1
@@ -259,11 +253,15 @@ def _text(r: dict[str, Any]) -> str:
         lines.append(f"model: {r['model']} with RANDOM weights: for benchmarking only, its predictions mean nothing")
     else:
         lines.append(f"model: {r['model']}")
-    lines.append(
-        f"config: {c['encoder']} {c['embed_dim']}x{c['depth']} ({c['heads']} heads, patch {c['patch']}), input "
-        f"{c['image_size'][0]}x{c['image_size'][1]} = {c['tokens']} tokens, decoder {c['decoder_dim']}x{c['decoder_layers']}, "
-        f"{c['classes']} classes, {c['parameters'] / 1e6:.2f} M parameters"
-    )
+    members = r.get("ensemble_members")
+    if members:
+        lines.append(f"ensemble of {len(members)} models (each face: the mean of their probabilities; every number below covers them all):")
+    for c in members or [c]:
+        lines.append(
+            f"{'  ' + c['weights'] + ': ' if members else 'config: '}{c['encoder']} {c['embed_dim']}x{c['depth']} ({c['heads']} heads, "
+            f"patch {c['patch']}), input {c['image_size'][0]}x{c['image_size'][1]} = {c['tokens']} tokens, decoder "
+            f"{c['decoder_dim']}x{c['decoder_layers']}, {c['classes']} classes, {c['parameters'] / 1e6:.2f} M parameters"
+        )
     lines.append(
         f"backend: {r['backend']} ({r['options']}); machine: {m['cpu']}, {m['torch_threads']} torch threads, SIMD {m['simd']}, "
         f"native bf16: {'yes' if r['native_bf16'] else 'no'}, load average {m['load_avg_1min']} "

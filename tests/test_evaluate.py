@@ -63,6 +63,8 @@ def test_ece_two_bins_by_hand():
     assert s.ece == pytest.approx(0.45 / 5 + 0.2625 * 4 / 5, abs=1e-6)
     # Same quantity as torchmetrics' MulticlassCalibrationError (top-label, l1).
     assert s.ece == pytest.approx(float(multiclass_calibration_error(PROBS, TARGETS, 3, n_bins=2)), abs=1e-6)
+    # Mean top probability: above accuracy (4/5) would be over-confident; here .68 is under.
+    assert s.confidence == pytest.approx((0.45 + 0.9 + 0.7 + 0.55 + 0.8) / 5, abs=1e-6)
 
 
 def test_auroc_separable_is_one_and_undefined_class_is_skipped():

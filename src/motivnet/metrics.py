@@ -53,6 +53,8 @@ class Scores:
     confusion: list[list[int]] = field(default_factory=list)
     failed_per_class: list[int] = field(default_factory=list)
     ece_bins: int = DEFAULT_ECE_BINS
+    # Mean top-class probability over all n (failures: 1/C). Below accuracy: under-confident.
+    confidence: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -104,7 +106,8 @@ def score(
     correct = (preds == targets).long()
     # Top-label ECE on (confidence, correct): the quantity MulticlassCalibrationError computes, but
     # with "correct" from our predictions, so a failure is wrong even when 1/C ties pick its class.
-    ece = binary_calibration_error(probs.max(-1).values, correct, n_bins=ece_bins, norm="l1")
+    top = probs.max(-1).values
+    ece = binary_calibration_error(top, correct, n_bins=ece_bins, norm="l1")
     loss = F.nll_loss(probs.clamp_min(PROB_FLOOR).log(), targets)
 
     per_class = {
@@ -133,6 +136,7 @@ def score(
         confusion=cm[:, :c].tolist(),
         failed_per_class=cm[:, c].tolist(),
         ece_bins=ece_bins,
+        confidence=float(top.mean()),
     )
 
 

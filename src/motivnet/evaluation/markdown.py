@@ -12,7 +12,8 @@ SCORING_NOTES = [
     "and its probabilities renormalised over the shared classes; samples of dataset classes the system "
     "lacks are dropped (**dropped**) and not scored.",
     "F1 and AUROC are macro averages over the scored classes (AUROC one-vs-rest); ECE is the top-label "
-    "expected calibration error with {bins} equal-width bins; loss is the mean cross-entropy -log p(true class).",
+    "expected calibration error with {bins} equal-width bins; mean confidence is the mean top-class probability "
+    "(below accuracy: under-confident; above: over-confident); loss is the mean cross-entropy -log p(true class).",
 ]
 
 
@@ -35,9 +36,9 @@ def results_table(results: list[dict[str, Any]]) -> list[str]:
         rows.append([
             r["dataset"], r["system"], m["n"], m["n_failed"], r["mapping"]["n_dropped"], len(m["classes"]),
             _num(m["accuracy"], True), _num(m["f1_macro"], True), _num(m["auroc_macro"], True),
-            _num(m["ece"], digits=4), _num(m["loss"], digits=3),
+            _num(m["ece"], digits=4), _num(m.get("confidence"), True), _num(m["loss"], digits=3),
         ])
-    header = ["dataset", "system", "n", "failed", "dropped", "classes", "accuracy %", "macro F1 %", "macro AUROC %", "ECE", "loss"]
+    header = ["dataset", "system", "n", "failed", "dropped", "classes", "accuracy %", "macro F1 %", "macro AUROC %", "ECE", "mean confidence %", "loss"]
     return _table(header, rows)
 
 

@@ -33,6 +33,7 @@ class EvalResult:
             "f1_macro": s.f1_macro,
             "auroc_macro": s.auroc_macro,
             "ece": s.ece,
+            "confidence": s.confidence,
             "loss": s.loss,
         }
 

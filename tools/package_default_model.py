@@ -13,7 +13,7 @@ bundled model's training.json already records, with their committed configs, and
 Writes, replacing the previous model of that name (NAME-model below is default-model for the default):
   src/motivnet/weights/NAME/config.json, model.safetensors (float16 storage), training.json
   experiments/NAME-model/stageN/config.yaml   (each new stage's resolved config; kept stages keep theirs)
-  experiments/NAME-model/split.json            (the final run's split manifest)
+  experiments/NAME-model/split.json            (the final run's split manifest, unless it is the default's)
 
 ``training.json`` records where the model came from: each stage's train command and resolved
 config, the split manifest's sha256, the epoch chosen and its validation numbers from
@@ -90,7 +90,11 @@ def main() -> None:
     records.mkdir(parents=True, exist_ok=True)
     stages = kept + [stage_record(len(kept) + i + 1, run, command, records) for i, (run, command) in enumerate(runs)]
     final = args.run_dir
-    shutil.copyfile(final / "split.json", records / "split.json")
+    split = records / "split.json"
+    if (RECORDS / "split.json").is_file() and (RECORDS / "split.json").read_bytes() == (final / "split.json").read_bytes():
+        split = RECORDS / "split.json"  # the default model's split: refer to it, don't commit a copy
+    else:
+        shutil.copyfile(final / "split.json", split)
 
     model = MotivNet.from_pretrained(final / "best")
     if dest.exists():
@@ -102,8 +106,8 @@ def main() -> None:
         "command": stages[-1]["command"],
         "code_commit": commit,
         "stages": stages,
-        "split_manifest": str((records / "split.json").relative_to(REPO)),
-        "split_sha256": hashlib.sha256((records / "split.json").read_bytes()).hexdigest(),
+        "split_manifest": str(split.relative_to(REPO)),
+        "split_sha256": hashlib.sha256(split.read_bytes()).hexdigest(),
         "best_epoch": stages[-1]["best_epoch"],
         "storage": "float16 safetensors, loaded as float32",
         "data_terms": "trained on AffectNet-derived images (non-commercial research use only)",

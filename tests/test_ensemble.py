@@ -80,7 +80,7 @@ def test_ensemble_folder_stores_relative_paths_and_moves(members, tmp_path):
     save_ensemble(tmp_path / "models" / "ab", [tmp_path / "models" / "a", tmp_path / "models" / "b"])
     assert json.loads((tmp_path / "models" / "ab" / "ensemble.json").read_text()) == {"members": ["../a", "../b"]}
     shutil.move(tmp_path / "models", tmp_path / "moved")
-    assert ensemble_members(tmp_path / "moved" / "ab") == [tmp_path / "moved" / "ab" / "../a", tmp_path / "moved" / "ab" / "../b"]
+    assert ensemble_members(tmp_path / "moved" / "ab") == [(tmp_path / "moved" / m).resolve() for m in ("a", "b")]
     assert len(load_ensemble(tmp_path / "moved" / "ab")) == 2
 
 

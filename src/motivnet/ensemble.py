@@ -39,8 +39,9 @@ def is_ensemble(path: str | os.PathLike | None) -> bool:
 
 
 def ensemble_members(folder: str | os.PathLike) -> list[Path]:
-    """The member paths an ensemble folder lists, resolved against the folder; every problem is a
-    one-line ``ValueError`` naming ``ensemble.json`` (missing members, nesting, bad JSON)."""
+    """The member paths an ensemble folder lists, resolved against the folder (absolute); every
+    problem is a one-line ``ValueError`` naming ``ensemble.json`` (missing members, nesting, bad
+    JSON)."""
     file = Path(folder) / ENSEMBLE_FILE
     try:
         spec = json.loads(file.read_text())
@@ -55,7 +56,7 @@ def ensemble_members(folder: str | os.PathLike) -> list[Path]:
             raise ValueError(f"{file}: member {member!r} does not exist ({path})")
         if is_ensemble(path):
             raise ValueError(f"{file}: member {member!r} is itself an ensemble; list its members instead")
-    return paths
+    return [path.resolve() for path in paths]  # "../default" read as the OS does, for messages and reports
 
 
 def save_ensemble(folder: str | os.PathLike, members: Sequence[str | os.PathLike]) -> Path:

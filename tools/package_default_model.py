@@ -7,8 +7,9 @@ unless ``--name`` says otherwise).
 ``--stage`` names the earlier runs the final one started from (``model.init_from``), in order,
 so a model trained in several stages (e.g. across sessions) records every step. When those runs'
 folders are gone (an earlier session trained them), ``--after-bundled`` keeps the stages that the
-bundled model's training.json already records, with their committed configs, and adds this run
-(which started from the bundled model) after them.
+bundled default's training.json already records, with their committed configs, and adds this run
+(which started from the bundled model) after them; ``--after NAME`` does the same for the bundled
+model NAME (a run that started from ``weights/NAME``).
 
 Writes, replacing the previous model of that name (NAME-model below is default-model for the default):
   src/motivnet/weights/NAME/config.json, model.safetensors (float16 storage), training.json
@@ -36,7 +37,6 @@ from motivnet.models import MotivNet
 
 REPO = Path(__file__).resolve().parents[1]
 WEIGHTS = REPO / "src" / "motivnet" / "weights"
-DEFAULT = WEIGHTS / "default"
 RECORDS = REPO / "experiments" / "default-model"  # --name NAME: experiments/NAME-model
 
 
@@ -68,8 +68,10 @@ def main() -> None:
     ap.add_argument("--command", required=True, help="the exact command that trained the run")
     ap.add_argument("--stage", nargs=2, action="append", default=[], metavar=("RUN_DIR", "COMMAND"),
                     help="an earlier run this one started from, with its command (in order; repeatable)")
-    ap.add_argument("--after-bundled", action="store_true",
+    ap.add_argument("--after-bundled", action="store_const", const="default", dest="after",
                     help="keep the stages the bundled default model records and add this run after them")
+    ap.add_argument("--after", metavar="NAME",
+                    help="keep the stages the bundled model NAME records (the run started from it) and add this run")
     ap.add_argument("--name", default="default", help="the bundled model's name, weights/NAME (default: %(default)s)")
     args = ap.parse_args()
     runs = [(Path(r), c) for r, c in args.stage] + [(args.run_dir, args.command)]
@@ -77,8 +79,8 @@ def main() -> None:
     records = RECORDS if args.name == "default" else REPO / "experiments" / f"{args.name}-model"
 
     kept: list[dict] = []
-    if args.after_bundled:
-        kept = json.loads((DEFAULT / "training.json").read_text())["stages"]
+    if args.after:
+        kept = json.loads((WEIGHTS / args.after / "training.json").read_text())["stages"]
         for st in kept:  # their config files stay; everything else is rewritten
             if not (REPO / st["config_file"]).is_file():
                 raise SystemExit(f"{st['config_file']}: missing; it records stage {st['stage']}")

@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def add_recognizer_options(p: argparse.ArgumentParser) -> None:
     """The options that build the recognizer (``recognizer_from_args``), shared by predict and serve;
     the backend and fast-path switches are ``add_fast_path_options``."""
-    p.add_argument("--weights", "-w", help="model folder, checkpoint, ensemble folder, bundled model name (default, default-192, accurate) or (with --backend onnx) .onnx file (default: the bundled default)")
+    p.add_argument("--weights", "-w", help="model folder, checkpoint, ensemble folder, bundled model name (default, default-192, robust-192, accurate) or (with --backend onnx) .onnx file (default: the bundled default)")
     p.add_argument("--no-detect", action="store_true", help="classify whole images (faces already cropped)")
     p.add_argument("--detector", default="auto", help="face detector backend (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=32, help="faces per model batch (default: %(default)s)")

@@ -103,7 +103,7 @@ def main() -> None:
         shutil.rmtree(dest)
     model.save_pretrained(dest, dtype=torch.float16)
 
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
     record = {
         "command": stages[-1]["command"],
         "code_commit": commit,

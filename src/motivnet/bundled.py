@@ -1,6 +1,6 @@
 """The models bundled in the package, under ``motivnet/weights/NAME``, and how ``--weights``
 names them: a path that exists is that path; otherwise a bare name is a bundled model
-(``default``, ``default-192``, ``robust-192``, ``accurate``; MODEL_CARD.md describes each)."""
+(``bundled_models()`` lists them; MODEL_CARD.md describes each)."""
 from __future__ import annotations
 
 import os

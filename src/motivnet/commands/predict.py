@@ -10,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..backends import BACKENDS
+from ..bundled import bundled_models
 from ..fileio import atomic_write
 from ..outputs import draw_records, render, unique_path
 from ..preprocess import DEFAULT_MAX_PIXELS, ImageError, ImageLike, decode_image
@@ -54,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def add_recognizer_options(p: argparse.ArgumentParser) -> None:
     """The options that build the recognizer (``recognizer_from_args``), shared by predict and serve;
     the backend and fast-path switches are ``add_fast_path_options``."""
-    p.add_argument("--weights", "-w", help="model folder, checkpoint, ensemble folder, bundled model name (default, default-192, robust-192, accurate) or (with --backend onnx) .onnx file (default: the bundled default)")
+    names = ", ".join(bundled_models())  # read from the package, so a new bundled model needs no edit here
+    p.add_argument("--weights", "-w", help=f"model folder, checkpoint, ensemble folder, bundled model name ({names}) or (with --backend onnx) .onnx file (default: the bundled default)")
     p.add_argument("--no-detect", action="store_true", help="classify whole images (faces already cropped)")
     p.add_argument("--detector", default="auto", help="face detector backend (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=32, help="faces per model batch (default: %(default)s)")

@@ -5,6 +5,7 @@ frozen-encoder feature cache. Prints measured numbers; not a test.
 
 Measures, on the config's real training data (generated images if it is missing):
   1. full fine-tuning: images/s through data loading + forward + backward + AdamW;
+     all in the config's ``amp`` precision (autocast), as ``motivnet train`` runs them;
   2. the cache: encoder images/s (once, no augmentation) and head-only training images/s
      on cached features; the speed-up per epoch and for the whole run.
 """
@@ -23,6 +24,7 @@ from torch.utils.data import DataLoader
 from motivnet.data import EmotionDataset
 from motivnet.train.config import load_config
 from motivnet.train.optim import build_optimizer, set_frozen
+from motivnet.train.precision import amp_warning, autocast
 from motivnet.train.sampler import rank_batches
 from motivnet.train.setup import build_data, build_model
 
@@ -46,7 +48,9 @@ def time_full(model, ds: EmotionDataset, cfg, steps: int) -> float:
     model.train()
     t0, n = None, 0
     for i, (x, y) in enumerate(loader):
-        loss_fn(model(x), y).backward()
+        with autocast(cfg.amp):  # the config's precision, as motivnet train runs it
+            loss = loss_fn(model(x).float(), y)
+        loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
         if i == 0:
@@ -64,7 +68,8 @@ def time_encode(model, ds: EmotionDataset, cfg, images: int) -> tuple[float, tor
     t0 = time.perf_counter()
     feats, labels = [], []
     for x, y in loader:
-        feats.append(model.encoder(x))
+        with autocast(cfg.amp):
+            feats.append(model.encoder(x).float())
         labels.append(y)
     return len(sub) / (time.perf_counter() - t0), torch.cat(feats), torch.cat(labels)
 
@@ -77,7 +82,9 @@ def time_head(model, feats: torch.Tensor, labels: torch.Tensor, cfg, steps: int)
     bs, n, t0 = cfg.batch_size, 0, time.perf_counter()
     for i in range(steps):
         idx = torch.randint(0, len(feats), (bs,))
-        loss_fn(model.decoder(feats[idx]), labels[idx]).backward()
+        with autocast(cfg.amp):
+            loss = loss_fn(model.decoder(feats[idx]).float(), labels[idx])
+        loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
         n += bs
@@ -105,7 +112,9 @@ def main() -> None:
     n_train = len(data.train)
     print(f"config {args.config}: encoder {cfg.model.encoder} {model.config.image_size}, "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params, batch {cfg.batch_size}, "
-          f"{torch.get_num_threads()} threads, {n_train} train images")
+          f"{torch.get_num_threads()} threads, amp {cfg.amp}, {n_train} train images")
+    if warning := amp_warning(cfg.amp):
+        print(f"warning: {warning}")
 
     full = time_full(model, data.train, cfg, args.steps)
     enc_ips, feats, labels = time_encode(model, data.train, cfg, images=min(n_train, 50 * cfg.batch_size))

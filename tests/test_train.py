@@ -259,6 +259,21 @@ def test_amp_class_weights_smoothing(faces, tmp_path, amp):
     assert w["decoder.proj.weight"].dtype == torch.float32  # autocast never changes stored weights
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_amp_warning_names_emulated_bf16(monkeypatch, native):
+    """bf16 autocast on a CPU without native bf16 is ~30x slower: train says so up front."""
+    import motivnet.backends
+    from motivnet.train.precision import amp_warning
+
+    monkeypatch.setattr(motivnet.backends, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert amp_warning("none") is None and amp_warning("fp16") is None
+    message = amp_warning("bf16")
+    assert (message is None) == native
+    if not native:
+        assert "emulated" in message and "amp=none" in message
+
+
 def test_paper_style_tiny_encoder_lr_with_cache(faces, tmp_path):
     """encoder_cache with encoder_lr <= 1e-8 (the paper's) treats the encoder as frozen."""
     cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path / "p", epochs=1, optim__encoder_lr=1e-8,

@@ -36,7 +36,7 @@ from .distributed import DistContext, setup_distributed
 from .ema import WeightEMA
 from .metrics import classification_metrics, plot_metrics, write_metrics_csv
 from .optim import build_optimizer, build_scheduler, group_lrs, schedule_lrs, set_frozen
-from .precision import autocast, grad_scaler
+from .precision import amp_warning, autocast, grad_scaler
 from .sampler import eval_shard, global_batches, rank_batches
 from .setup import Data, build_data, build_model, class_weights, save_split, weighted_accuracy
 from .state import STATE_NAME, load_state, save_state
@@ -88,6 +88,8 @@ class Trainer:
         cfg, ctx = self.cfg, self.ctx
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        if (warning := amp_warning(cfg.amp)) and ctx.is_main:
+            self.log(f"warning: {warning}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         state = None
         if resume:

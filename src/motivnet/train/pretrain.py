@@ -34,7 +34,7 @@ from .engine import step_seed
 from .mae import MAE, MAEDecoderConfig
 from .metrics import write_metrics_csv
 from .optim import no_weight_decay
-from .precision import autocast, check_amp, grad_scaler
+from .precision import amp_warning, autocast, check_amp, grad_scaler
 from .pretrain_data import ImageFiles, collate_images, find_images, pretrain_augment
 from .sampler import global_batches
 from .state import STATE_NAME, load_state, save_state
@@ -156,6 +156,8 @@ class Pretrainer:
         cfg = self.cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        if warning := amp_warning(cfg.amp):
+            self.log(f"warning: {warning}")
         state = self._check_run_dir(resume)
         torch.manual_seed(cfg.seed)
         self.mae = MAE(SapiensViT(cfg.encoder_cfg()), cfg.decoder_cfg(), cfg.mask_ratio)

@@ -87,6 +87,15 @@ def cpu_has_native_bf16() -> bool:
         return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def emulated_bf16_note() -> str | None:
+    """Why bfloat16 would be emulated on this CPU ("this CPU (AVX2) has no native bfloat16 (no
+    AVX512_BF16/AMX)"), or None when it is native: the one wording of inference's ``--bf16``
+    warning and training's ``amp: bf16`` warning."""
+    if cpu_has_native_bf16():
+        return None
+    return f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bfloat16 (no AVX512_BF16/AMX)"
+
+
 def _cpu_flags() -> set[str]:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -169,10 +178,9 @@ class TorchClassifier:
             raise ValueError("int8 and bf16 cannot be combined: the int8 Linear kernels take float32 inputs")
         if self.options.int8 and self.device.type != "cpu":
             raise ValueError("int8 dynamic quantisation runs on the CPU only")
-        if self.options.bf16 and self.device.type == "cpu" and not cpu_has_native_bf16():
+        if self.options.bf16 and self.device.type == "cpu" and (note := emulated_bf16_note()):
             warnings.warn(
-                f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bfloat16 (no AVX512_BF16/AMX): "
-                "bf16 is emulated and slower than float32",
+                f"{note}: bf16 is emulated and slower than float32",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -309,6 +317,7 @@ __all__ = [
     "attention_kernels",
     "build_classifier",
     "cpu_has_native_bf16",
+    "emulated_bf16_note",
     "load_classifier",
     "quantize_int8",
     "variant_name",

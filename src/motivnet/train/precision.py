@@ -31,13 +31,13 @@ def amp_warning(amp: str) -> str | None:
     a training step in bf16 against 5.1 s in float32), else None."""
     if amp != "bf16" or _device() != "cpu":
         return None
-    # the one check predict's --bf16 uses too
-    from ..backends import cpu_has_native_bf16
+    # predict's --bf16 warning says it the same way
+    from ..backends import emulated_bf16_note
 
-    if cpu_has_native_bf16():
+    note = emulated_bf16_note()
+    if note is None:
         return None
-    return (f"amp bf16 on a CPU without native bfloat16 ({torch.backends.cpu.get_cpu_capability()}): "
-            "it is emulated and much slower than float32; consider --set amp=none")
+    return f"amp bf16: {note}: it is emulated and much slower than float32; consider --set amp=none"
 
 
 def grad_scaler(amp: str) -> torch.amp.GradScaler:

@@ -16,6 +16,7 @@ import yaml
 
 from .distill import check_weight
 from .ema import check_decay
+from .mixing import MixConfig
 from .precision import check_amp
 
 
@@ -102,6 +103,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    mix: MixConfig = field(default_factory=MixConfig)  # mixup / CutMix of each training batch
     run_dir: str = "runs/motivnet"
     epochs: int = 30
     batch_size: int = 2  # per process
@@ -138,6 +140,7 @@ class TrainConfig:
         if self.optim.warmup_epochs < 0:
             raise ValueError(f"optim.warmup_epochs must be >= 0, not {self.optim.warmup_epochs}")
         check_weight(self.distill.weight)
+        self.mix.validate()
         if self.ema_decay is not None:
             check_decay(self.ema_decay)
         if self.ema_decay is not None and self.distributed == "fsdp":
@@ -178,7 +181,7 @@ def _coerce(v: Any, type_name: str, key: str) -> Any:
 
 
 _SECTIONS = {(TrainConfig, "model"): ModelConfig, (TrainConfig, "data"): DataConfig, (TrainConfig, "optim"): OptimConfig,
-             (TrainConfig, "distill"): DistillConfig}
+             (TrainConfig, "distill"): DistillConfig, (TrainConfig, "mix"): MixConfig}
 
 
 def parse_value(text: str) -> Any:

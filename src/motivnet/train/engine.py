@@ -32,6 +32,7 @@ from ..models import MotivNet
 from .cache import cached_features
 from .config import TrainConfig, save_config
 from .distill import soft_targets, teacher_probs
+from .mixing import mix_batch
 from .distributed import DistContext, setup_distributed
 from .ema import WeightEMA
 from .metrics import classification_metrics, plot_metrics, write_metrics_csv
@@ -105,6 +106,9 @@ class Trainer:
                 f"(now {oc.encoder_lr}) to treat it as frozen"
             )
         self.train_encoder = not (oc.freeze_encoder or self.use_cache)
+        if self.use_cache and cfg.mix.active:
+            raise ValueError("mix (mixup / CutMix) mixes images, but a cached frozen encoder trains on stored "
+                             "features: turn mix off or set optim.encoder_cache: false")
         set_frozen(model.encoder, not self.train_encoder)
 
         self.data: Data = build_data(cfg, model, self.run_dir, resume_split=bool(resume))
@@ -261,7 +265,8 @@ class Trainer:
 
     # -- loop -----------------------------------------------------------------------------
     def _batches(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """(inputs, labels (B,), loss targets: the labels, or (B, K) soft targets when distilling)."""
+        """(inputs, labels (B,), loss targets: the labels, or (B, K) soft targets when distilling or
+        mixing). Under mixing the labels (B,) are the unmixed images', which the training accuracy uses."""
         cfg, ctx = self.cfg, self.ctx
         idx = rank_batches(len(self.data.train), cfg.batch_size, ctx.rank, ctx.world_size, cfg.seed, epoch, start,
                            weights=self.data.train_weights)
@@ -271,8 +276,12 @@ class Trainer:
         else:
             self.data.train.set_epoch(epoch)
             batches = iter(DataLoader(self.data.train, batch_sampler=idx, num_workers=cfg.data.num_workers))
-        for b, (x, y) in zip(idx, batches):  # the loader keeps the sampler's order
-            yield x, y, (y if self.teacher is None else soft_targets(y, self.teacher[b], cfg.distill.weight))
+        mix_at = epoch * 1_000_003  # one mixing seed per (epoch, batch), independent of resume
+        for i, (b, (x, y)) in enumerate(zip(idx, batches), start=start):  # the loader keeps the sampler's order
+            target = y if self.teacher is None else soft_targets(y, self.teacher[b], cfg.distill.weight)
+            if cfg.mix.active:
+                x, target = mix_batch(x, target, self.num_classes, cfg.mix, step_seed(cfg.seed, ctx.rank, mix_at + i))
+            yield x, y, target
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.train_encoder or self.use_cache:

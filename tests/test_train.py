@@ -461,12 +461,12 @@ def test_mixup_cutmix_run_trains_resumes_exactly_and_refuses_a_feature_cache(fac
     rows = list(csv.DictReader(open(tmp_path / "full" / "metrics.csv")))
     assert all(np.isfinite(float(r["train_loss"])) for r in rows)
     train(TrainConfig.from_dict(tiny_config(faces, tmp_path / "plain", epochs=2)))
+    plain = list(csv.DictReader(open(tmp_path / "plain" / "metrics.csv")))
+    assert [r["train_loss"] for r in plain] != [r["train_loss"] for r in rows]  # mixing changed the targets
     cut = TrainConfig.from_dict(tiny_config(faces, tmp_path / "cut", **base))
     with pytest.raises(KeyboardInterrupt):
         train(cut, on_step=_kill_at(6))
     assert_same_weights(full, train(cut, resume=True))
-    a = list(csv.DictReader(open(tmp_path / "plain" / "metrics.csv")))
-    assert [r["train_loss"] for r in a] != [r["train_loss"] for r in rows]  # mixing changed the targets
     cfg = load_config(bundled_config_path("cpu-small"), ["mix.mixup_alpha=0.2", "mix.prob=0.5"])
     assert (cfg.mix.mixup_alpha, cfg.mix.prob, cfg.mix.cutmix_alpha) == (0.2, 0.5, 0.0)
     with pytest.raises(ValueError, match="mix .*cached frozen encoder"):

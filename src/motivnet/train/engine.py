@@ -32,10 +32,10 @@ from ..models import MotivNet
 from .cache import cached_features
 from .config import TrainConfig, save_config
 from .distill import soft_targets, teacher_probs
-from .mixing import mix_batch
 from .distributed import DistContext, setup_distributed
 from .ema import WeightEMA
 from .metrics import classification_metrics, plot_metrics, write_metrics_csv
+from .mixing import mix_batch
 from .optim import build_optimizer, build_scheduler, group_lrs, schedule_lrs, set_frozen
 from .precision import amp_warning, autocast, grad_scaler
 from .sampler import eval_shard, global_batches, rank_batches

@@ -3,7 +3,7 @@ the mean of their probabilities.
 
 An ensemble folder holds one file, ``ensemble.json``::
 
-    {"members": ["../default", "../default-192", "../robust-192"]}
+    {"members": ["../default", "../default-192", "../robust-192", "../robust-224"]}
 
 Members are model folders (or checkpoints, or ``.onnx`` files with ``--backend onnx``), given
 relative to the ensemble folder or absolute. Wherever a model folder is accepted (``--weights``,

@@ -307,6 +307,31 @@ def test_init_from_at_a_larger_input_resizes_the_position_embedding(faces, tmp_p
     assert big(torch.zeros(1, 3, 64, 64)).shape == (1, 4)
 
 
+def test_init_from_takes_the_configs_drop_path_rate_and_dropout(faces, tmp_path):
+    """model.init_from with model.drop_path_rate / model.dropout trains with them (the
+    checkpoint's own are replaced, every weight is kept); the same values change nothing."""
+    src = build_model(TrainConfig.from_dict(tiny_config(faces, tmp_path, model__drop_path_rate=0.3)).model).eval()
+    folder = src.save_pretrained(tmp_path / "src")
+    messages: list[str] = []
+    cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path, model__init_from=str(folder),
+                                            model__drop_path_rate=0.1, model__dropout=0.2))
+    model = build_model(cfg.model, log=messages.append)
+    assert model.training
+    assert model.config.encoder.drop_path_rate == 0.1 and model.config.decoder.dropout == 0.2
+    assert [b.drop_path_rate for b in model.encoder.layers] == [0.0, 0.1]  # linear over depth 2
+    assert {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.2}
+    assert any("drop_path_rate 0.3 -> 0.1" in m for m in messages) and any("dropout 0.0 -> 0.2" in m for m in messages)
+    a, b = src.state_dict(), model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # The saved config carries the new rates, so a run's model.safetensors says what trained it.
+    again = MotivNet.from_pretrained(model.save_pretrained(tmp_path / "again"))
+    assert again.config.encoder.drop_path_rate == 0.1 and again.config.decoder.dropout == 0.2
+    same = TrainConfig.from_dict(tiny_config(faces, tmp_path, model__init_from=str(folder), model__drop_path_rate=0.3))
+    messages.clear()
+    build_model(same.model, log=messages.append)
+    assert messages == []
+
+
 def test_source_balance_weights_make_class_and_source_independent():
     from motivnet.train.setup import balance_weights, sample_sources
 

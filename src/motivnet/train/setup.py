@@ -17,15 +17,17 @@ from .config import DataConfig, ModelConfig, TrainConfig
 
 
 def build_model(cfg: ModelConfig, log: Callable[[str], None] | None = None) -> MotivNet:
-    """A fresh MotivNet (seed the RNG first for a reproducible init), or ``init_from`` (at
-    ``image_size`` when given); with ``init_encoder`` the encoder then takes pretrained weights
+    """A fresh MotivNet (seed the RNG first for a reproducible init), or ``init_from``'s weights
+    and architecture with this config's ``image_size`` (when given), ``drop_path_rate`` and
+    ``dropout``; with ``init_encoder`` the encoder then takes pretrained weights
     (``encoder_io.load_encoder_weights``). The model is returned in training mode."""
     if cfg.init_from and cfg.init_encoder:
         raise ValueError("model.init_from and model.init_encoder exclude each other")
     if cfg.init_from:
-        model = MotivNet.from_pretrained(cfg.init_from).train()
-        if cfg.image_size and tuple(cfg.image_size) != model.config.image_size:
-            model = with_image_size(model, tuple(cfg.image_size), log)
+        model = MotivNet.from_pretrained(cfg.init_from)
+        image_size = tuple(cfg.image_size) if cfg.image_size else None
+        model = with_settings(model, image_size=image_size, drop_path_rate=cfg.drop_path_rate,
+                              dropout=cfg.dropout, log=log).train()
     else:
         model = _fresh_model(cfg, log)
     model.encoder.set_grad_checkpointing(cfg.grad_checkpointing)
@@ -52,19 +54,36 @@ def _fresh_model(cfg: ModelConfig, log: Callable[[str], None] | None) -> MotivNe
     return model
 
 
-def with_image_size(model: MotivNet, image_size: tuple[int, int], log: Callable[[str], None] | None = None) -> MotivNet:
-    """A copy of ``model`` for another input size (H, W): the same weights, the position
-    embedding resized bicubically to the new patch grid (progressive resizing: train on at a
-    higher resolution than the model started at)."""
-    enc = replace(model.config.encoder, image_size=image_size)
-    new = MotivNet(replace(model.config, encoder=enc))
+def with_settings(model: MotivNet, image_size: tuple[int, int] | None = None, drop_path_rate: float | None = None,
+                  dropout: float | None = None, log: Callable[[str], None] | None = None) -> MotivNet:
+    """``model`` with another input size (H, W), stochastic-depth rate or decoder dropout: a new
+    MotivNet with the same weights, the position embedding resized bicubically when the patch
+    grid changes (progressive resizing). None keeps a setting; ``model`` itself is returned
+    when nothing changes. Each change is logged."""
+    enc, dec = model.config.encoder, model.config.decoder
+    enc_changes: dict = {}
+    if image_size is not None and tuple(image_size) != enc.image_size:
+        enc_changes["image_size"] = tuple(image_size)
+    if drop_path_rate is not None and drop_path_rate != enc.drop_path_rate:
+        enc_changes["drop_path_rate"] = drop_path_rate
+    dec_changes = {"dropout": dropout} if dropout is not None and dropout != dec.dropout else {}
+    if not enc_changes and not dec_changes:
+        return model
+    new_enc, new_dec = replace(enc, **enc_changes), replace(dec, **dec_changes)
+    new = MotivNet(replace(model.config, encoder=new_enc, decoder=new_dec))
     state = model.state_dict()
-    old_grid = model.config.encoder.grid
-    state["encoder.pos_embed"] = resize_pos_embed(state["encoder.pos_embed"], old_grid, enc.grid)
+    if new_enc.grid != enc.grid:
+        state["encoder.pos_embed"] = resize_pos_embed(state["encoder.pos_embed"], enc.grid, new_enc.grid)
     new.load_state_dict(state)
+    new.train(model.training)
     if log:
-        log(f"init_from: input {model.config.image_size} -> {image_size}; position embedding resized from a "
-            f"{old_grid[0]}x{old_grid[1]} to a {enc.grid[0]}x{enc.grid[1]} patch grid (bicubic)")
+        if "image_size" in enc_changes:
+            log(f"init_from: input {enc.image_size} -> {new_enc.image_size}; position embedding resized from a "
+                f"{enc.grid[0]}x{enc.grid[1]} to a {new_enc.grid[0]}x{new_enc.grid[1]} patch grid (bicubic)")
+        if "drop_path_rate" in enc_changes:
+            log(f"init_from: encoder drop_path_rate {enc.drop_path_rate} -> {new_enc.drop_path_rate}")
+        if dec_changes:
+            log(f"init_from: decoder dropout {dec.dropout} -> {new_dec.dropout}")
     return new
 
 
@@ -192,4 +211,4 @@ def class_weights(spec, train: EmotionDataset, labels: LabelSet) -> torch.Tensor
     return w
 
 
-__all__ = ["AFFECTNET96_SOURCE_PATTERN", "Data", "balance_weights", "build_data", "build_model", "class_weights", "sample_sources", "save_split", "train_sample_weights", "weighted_accuracy"]
+__all__ = ["AFFECTNET96_SOURCE_PATTERN", "Data", "balance_weights", "build_data", "build_model", "class_weights", "sample_sources", "save_split", "train_sample_weights", "weighted_accuracy", "with_settings"]

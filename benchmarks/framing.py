@@ -13,7 +13,7 @@ Each pad p adds p x the side to every side (0.15: a 48 px crop becomes 62 px), t
 as the ``zoom_out`` augmentation (``motivnet.data.augment.zoom_out`` with factor 1 + 2p). Each crop
 c keeps the centred window c x as wide and tall (``motivnet.data.augment.zoom_in`` with no
 shift). Each grey side n makes the image greyscale and n x n (FER2013's look: ``--grey-sides
-48``). Framed copies are written to a temporary folder (deleted afterwards; the originals are only
+48``); each crop:side pair does both, crop first (``--crop-grey 0.6:48``). Framed copies are written to a temporary folder (deleted afterwards; the originals are only
 read), then one ``motivnet evaluate`` run scores all of them side by side and prints its table
 (``--out`` keeps its report).
 """
@@ -78,6 +78,7 @@ def main() -> int:
     ap.add_argument("--pads", default="0.15,0.3", help="comma-separated pads, fractions of the side ('' for none)")
     ap.add_argument("--crops", default="", help="comma-separated centre crops, fractions of the side kept")
     ap.add_argument("--grey-sides", default="", help="comma-separated sizes: greyscale and shrink to this side (FER2013: 48)")
+    ap.add_argument("--crop-grey", default="", help="comma-separated crop:side pairs: centre crop, then greyscale and shrink (FER2013's look and framing: 0.6:48)")
     ap.add_argument("--manifest", type=Path, help="score only the files this split manifest lists")
     ap.add_argument("--split", default="val", choices=("train", "val"), help="the manifest's split to score (default: val)")
     ap.add_argument("--name", default="model")
@@ -91,6 +92,8 @@ def main() -> int:
         *((f"pad{p:g}", lambda rgb, p=p: zoom_out(rgb, 1 + 2 * p)) for p in _fractions(args.pads)),
         *((f"crop{c:g}", lambda rgb, c=c: zoom_in(rgb, c)) for c in _fractions(args.crops)),
         *((f"grey{n:g}", lambda rgb, n=n: grey_small(rgb, int(n))) for n in _fractions(args.grey_sides)),
+        *((f"crop{c:g}-grey{n:g}", lambda rgb, c=c, n=n: grey_small(zoom_in(rgb, c), int(n)))
+          for c, n in (tuple(map(float, pair.split(":"))) for pair in args.crop_grey.split(",") if pair.strip())),
     ]
     with tempfile.TemporaryDirectory(prefix="motivnet-framing-") as tmp:
         if args.manifest:

@@ -68,3 +68,23 @@ def test_source_bias_weights_each_class_and_source_group(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "accuracy 75.00 %, source-balanced accuracy 50.00 % (8 images)" in r.stdout
     assert "| happy | 100.0 (3) | 0.0 (1) |" in r.stdout
+
+
+def test_label_shift_separates_the_class_balance_from_the_ranking(tmp_path):
+    # 3 happy faces the model calls sad (0.5 against happy 0.4) and 1 sad face it gets right: 25 %.
+    # The test set's prior (3:1 against the uniform training prior) or a bias towards happy makes
+    # all four right; EM, reading only the probabilities, follows the model's lean towards sad.
+    classes = AFFECTNET8.classes
+    lines = ["file,target," + ",".join(f"prob_{c}" for c in classes)]
+    leaning = {c: 0.1 / 6 for c in classes} | {"happy": 0.4, "sad": 0.5}
+    sure = {c: 0.1 / 7 for c in classes} | {"sad": 0.9}
+    for i, (target, probs) in enumerate([("happy", leaning)] * 3 + [("sad", sure)]):
+        lines.append(f"{target}/img_{i}.jpg,{target}," + ",".join(f"{probs[c]:.6f}" for c in classes))
+    f = tmp_path / "p.csv"
+    f.write_text("\n".join(lines) + "\n")
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "label_shift.py"), str(f)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert ("accuracy 25.00 %; with the true prior (oracle) 100.00 %; best bias (oracle) 100.00 %; "
+            "EM prior (label-free) 25.00 %") in r.stdout
+    assert "| happy | 3 | 0 |" in r.stdout and "| sad | 1 | 4 |" in r.stdout

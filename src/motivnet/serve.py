@@ -2,7 +2,7 @@
 
     POST /predict    the image as the raw body (any image type), or a multipart/form-data form
                      with one or more files (``curl -F file=@a.jpg -F file=@b.jpg``);
-                     ``?detect=0`` classifies whole images (faces already cropped).
+                     ``?detect=0`` classifies whole images as they are (detecting scored higher even on face crops).
                      200 -> the JSON records of ``motivnet predict --json``: one per face, or one
                      with an ``error`` per image that could not be read or had no face, while the
                      other images are still labelled.

@@ -57,7 +57,7 @@ def add_recognizer_options(p: argparse.ArgumentParser) -> None:
     the backend and fast-path switches are ``add_fast_path_options``."""
     names = ", ".join(bundled_models())  # read from the package, so a new bundled model needs no edit here
     p.add_argument("--weights", "-w", help=f"model folder, checkpoint, ensemble folder, bundled model name ({names}) or (with --backend onnx) .onnx file (default: the bundled default)")
-    p.add_argument("--no-detect", action="store_true", help="classify whole images (faces already cropped)")
+    p.add_argument("--no-detect", action="store_true", help="classify whole images as they are, without detection and alignment (detecting scored higher even on face crops: MODEL_CARD.md)")
     p.add_argument("--detector", default="auto", help="face detector backend (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=32, help="faces per model batch (default: %(default)s)")
     p.add_argument("--topk", type=int, default=3, help="how many classes to list per face (default: %(default)s)")

@@ -13,9 +13,10 @@ Each pad p adds p x the side to every side (0.15: a 48 px crop becomes 62 px), t
 as the ``zoom_out`` augmentation (``motivnet.data.augment.zoom_out`` with factor 1 + 2p). Each crop
 c keeps the centred window c x as wide and tall (``motivnet.data.augment.zoom_in`` with no
 shift). Each grey side n makes the image greyscale and n x n (FER2013's look: ``--grey-sides
-48``); each crop:side pair does both, crop first (``--crop-grey 0.6:48``). Framed copies are written to a temporary folder (deleted afterwards; the originals are only
-read), then one ``motivnet evaluate`` run scores all of them side by side and prints its table
-(``--out`` keeps its report).
+48``); each crop:side pair does both, crop first (``--crop-grey 0.6:48``). Framed copies are
+written to a temporary folder (deleted afterwards; the originals are only read), then one
+``motivnet evaluate`` run scores all of them side by side and prints its table (``--out`` keeps
+its report).
 """
 from __future__ import annotations
 
@@ -71,6 +72,11 @@ def _fractions(text: str) -> list[float]:
     return [float(p) for p in text.split(",") if p.strip()]
 
 
+def _pairs(text: str) -> list[tuple[float, float]]:
+    """``"0.6:48,0.7:64"`` -> [(0.6, 48.0), (0.7, 64.0)]."""
+    return [tuple(map(float, p.split(":"))) for p in text.split(",") if p.strip()]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", type=Path, help="class-folder dataset (one folder per class), or a manifest's source")
@@ -93,7 +99,7 @@ def main() -> int:
         *((f"crop{c:g}", lambda rgb, c=c: zoom_in(rgb, c)) for c in _fractions(args.crops)),
         *((f"grey{n:g}", lambda rgb, n=n: grey_small(rgb, int(n))) for n in _fractions(args.grey_sides)),
         *((f"crop{c:g}-grey{n:g}", lambda rgb, c=c, n=n: grey_small(zoom_in(rgb, c), int(n)))
-          for c, n in (tuple(map(float, pair.split(":"))) for pair in args.crop_grey.split(",") if pair.strip())),
+          for c, n in _pairs(args.crop_grey)),
     ]
     with tempfile.TemporaryDirectory(prefix="motivnet-framing-") as tmp:
         if args.manifest:

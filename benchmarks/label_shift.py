@@ -41,7 +41,11 @@ def best_bias(logp: torch.Tensor, targets: torch.Tensor, rounds: int = 4) -> tor
 
     for _ in range(rounds):
         for k in range(len(bias)):
-            trials = [acc(torch.cat([bias[:k], v.view(1), bias[k + 1:]])) for v in grid]
+            trials = []
+            for v in grid:
+                trial = bias.clone()
+                trial[k] = v
+                trials.append(acc(trial))
             bias[k] = grid[max(range(len(grid)), key=lambda j: (trials[j], -abs(float(grid[j]))))]  # ties: the smallest bias
     return bias
 
@@ -71,6 +75,8 @@ def main() -> int:
             classes, k = mapping.scored_classes, probs.shape[1]
             train = (torch.tensor([float(x) for x in args.train_prior.split(",")], dtype=torch.double)
                      if args.train_prior else torch.full((k,), 1.0 / k, dtype=torch.double))
+            if len(train) != k:
+                raise SystemExit(f"{path}: --train-prior has {len(train)} shares, the file's classes are {k} ({', '.join(classes)})")
             train = train / train.sum()
             counts = torch.bincount(targets, minlength=k)
             true = counts.double() / len(targets)

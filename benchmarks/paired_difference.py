@@ -24,13 +24,16 @@ from motivnet.evaluation.prediction_files import read_predictions, sample_key
 from motivnet.train.setup import AFFECTNET96_SOURCE_PATTERN, balance_weights, sample_sources
 
 
-def correct_by_id(path: Path) -> tuple[dict[str, bool], dict[str, int], dict[str, int]]:
-    """id -> (prediction right?, predicted class, target) for every answered image of the file's first set."""
+def correct_by_id(path: Path) -> tuple[dict[str, bool], dict[str, str], dict[str, str]]:
+    """id -> (prediction right?, predicted class, target class) for every answered image of the
+    file's first set. Classes by name: a 7-class peer's file orders its classes unlike ours."""
     a = answered(read_predictions(path)[0])
     right, cls, tgt = {}, {}, {}
     for i, p, t in zip(a.ids, a.predicted.tolist(), a.targets.tolist()):
-        i = sample_key(i)  # framing.py's copies are .png: match on the name alone
-        right[i], cls[i], tgt[i] = p == t, p, t
+        i = sample_key(i)  # class folder + stem: .png copies and full paths pair up
+        if i in right:
+            raise SystemExit(f"{path}: two rows are the image {i}; cannot pair them")
+        right[i], cls[i], tgt[i] = p == t, a.classes[p], a.classes[t]
     return right, cls, tgt
 
 

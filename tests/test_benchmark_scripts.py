@@ -34,6 +34,24 @@ def test_paired_difference_matches_images_by_name_and_counts_changes(tmp_path):
     assert "accuracy: 50.00 -> 75.00 %, difference +25.00" in r.stdout
 
 
+def test_paired_difference_pairs_a_peer_file_by_full_path_and_class_name(tmp_path):
+    # A peer's file: full paths, 7 classes in its own order; ours: relative ids, 8 classes.
+    peer_classes = ["surprise", "sad", "neutral", "happy", "fear", "disgust", "anger"]
+    truth = [("happy", "h1", "happy"), ("sad", "s1", "happy"), ("anger", "a1", "anger")]
+    lines = ["file,target," + ",".join(f"prob_{c}" for c in peer_classes) + ",system,dataset"]
+    for target, stem, pred in truth:
+        probs = [0.9 if c == pred else 0.1 / 6 for c in peer_classes]
+        lines.append(f"/data/val/{target}/{stem}.jpg,{target}," + ",".join(f"{q:.6f}" for q in probs) + ",peer,val")
+    peer = tmp_path / "peer.csv"
+    peer.write_text("\n".join(lines) + "\n")
+    ours = predictions_csv(tmp_path / "ours.csv", [(stem, t, p) for (t, stem, _), p in zip(truth, ["happy", "sad", "anger"])], ".jpg")
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "paired_difference.py"), str(peer), str(ours), "--resamples", "50"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "3 images in both; predicted class differs on 33.3 %" in r.stdout  # only s1 changes class
+    assert "accuracy: 66.67 -> 100.00 %" in r.stdout
+
+
 def test_average_predictions_averages_views_keeps_failures_and_never_overwrites(tmp_path):
     a = predictions_csv(tmp_path / "a.csv", [("x", "happy", "happy"), ("y", "sad", "anger")], ".jpg")
     b = predictions_csv(tmp_path / "b.csv", [("x", "happy", "sad"), ("y", "sad", "sad")], ".png")

@@ -433,6 +433,32 @@ def test_detect_scores_the_largest_aligned_face_and_no_face_is_a_failure(tmp_pat
     assert "--detect --detector test-centre" in report["command"] and report["options"]["detect"] is True
 
 
+def test_detect_no_face_whole_scores_the_image_as_it_is(tmp_path, weights, capsys):
+    from motivnet.data import open_dataset
+    from motivnet.evaluation import run_model
+    from motivnet.faces import register_detector
+
+    ds_dir = make_folders(tmp_path / "d", ["happy", "sad"], per_class=1)
+    Image.new("RGB", (36, 36)).save(ds_dir / "sad" / "black.png")
+    model = MotivNet.from_pretrained(weights)
+    whole = run_model(model, open_dataset(ds_dir), system="t", dataset_name="d", detector=CentreFaceDetector(), no_face="whole")
+    plain = run_model(model, open_dataset(ds_dir), system="t", dataset_name="d")  # no detection at all
+    assert whole.failed.tolist() == [False, False, False]
+    torch.testing.assert_close(whole.log_probs[2], plain.log_probs[2])  # the black image, as it is
+    assert not torch.allclose(whole.log_probs[0], plain.log_probs[0])  # a found face is still cut and aligned
+    assert any("scored whole" in n for n in whole.notes)
+
+    register_detector("test-centre", lambda **kw: CentreFaceDetector(), overwrite=True)
+    code, _, err = run(capsys, "evaluate", "--weights", weights, ds_dir, "--detect", "--detector", "test-centre",
+                       "--no-face", "whole", "--out", tmp_path / "r", "--no-progress")
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert code == 0, err
+    assert report["results"][0]["metrics"]["n_failed"] == 0 and report["options"]["no_face"] == "whole"
+    assert "--no-face whole" in report["command"]
+    code, _, err = run(capsys, "evaluate", "--weights", weights, ds_dir, "--no-face", "whole")
+    assert code == 2 and "--no-face applies to --detect" in err
+
+
 def test_detect_a_detector_crash_fails_that_image_only(tmp_path, weights):
     from motivnet.data import open_dataset
     from motivnet.evaluation import run_model

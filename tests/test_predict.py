@@ -74,6 +74,34 @@ def test_json_records_bad_input_and_exit_code(capsys, weights, images):
         assert len(lines) == 1 and reason in lines[0]
 
 
+def test_no_face_whole_classifies_the_image_as_it_is(capsys, weights, images):
+    black, pair = str(images / "black.png"), str(images / "pair.png")
+    code, out, err = run(capsys, "predict", black, pair, "--weights", str(weights), "--detector", "halves",
+                         "--no-face", "whole", "--json")
+    assert code == 0, err
+    recs = json.loads(out)
+    assert [(Path(r["file"]).name, r["face"]) for r in recs] == [("black.png", 0), ("pair.png", 0), ("pair.png", 1)]
+    assert recs[0]["error"] is None and recs[0]["box"] == [0.0, 0.0, 30.0, 30.0] and recs[0]["det_score"] is None
+    assert recs[1]["det_score"] == 0.9  # found faces are untouched
+    # The label of the whole image is what --no-detect gives, and stderr says it was not a found face.
+    recognizer = motivnet.load(str(weights), detector=None)
+    assert recs[0]["probs"] == recognizer.predict([black])[0].to_dict()["probs"]
+    lines = [ln for ln in err.splitlines() if "black.png" in ln]
+    assert len(lines) == 1 and "no face found, classified the whole image" in lines[0]
+    assert not [ln for ln in err.splitlines() if "pair.png" in ln]
+
+
+def test_no_face_per_call_and_bad_value(weights, images):
+    recognizer = motivnet.load(str(weights), detector="halves")
+    black = str(images / "black.png")
+    assert "no face" in recognizer.predict([black])[0].error
+    assert recognizer.predict([black], no_face="whole")[0].ok
+    with pytest.raises(ValueError, match="no_face='skip'"):
+        recognizer.predict([black], no_face="skip")
+    with pytest.raises(ValueError, match="no_face='skip'"):
+        motivnet.load(str(weights), detector="halves", no_face="skip")
+
+
 def test_all_good_exits_zero_and_table(capsys, weights, images):
     code, out, err = run(capsys, "predict", str(images / "pair.png"), "--weights", str(weights), "--detector", "halves")
     assert code == 0, err

@@ -88,6 +88,10 @@ def test_raw_body_and_detect_switch(server):
     assert status == 200 and len(records) == 1 and records[0]["box"] == [0.0, 0.0, 80.0, 40.0]
     status, records = post(url + "/predict", _black_png())
     assert status == 200 and "no face" in records[0]["error"]
+    status, records = post(url + "/predict?no_face=whole", _black_png())
+    assert status == 200 and records[0]["error"] is None and records[0]["box"] == [0.0, 0.0, 30.0, 30.0]
+    status, payload = post(url + "/predict?no_face=maybe", _black_png())
+    assert status == 400 and "no_face=maybe" in payload["error"]
 
 
 def _black_png() -> bytes:

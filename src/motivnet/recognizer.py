@@ -1,7 +1,8 @@
 """The Python API: ``motivnet.load(...)`` -> ``EmotionRecognizer.predict(images)`` -> FaceRecords.
 
 Pipeline per input: decode -> detect faces -> align each face (eyes level, AffectNet-like
-margin) -> preprocess -> classify in batches. With ``detect=False`` the whole image is one face.
+margin) -> preprocess -> classify in batches. With ``detect=False`` the whole image is one face;
+with ``no_face="whole"``, so is an image in which the detector finds none (e.g. a small crop).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 from .backends import Classifier, InferenceOptions, TorchClassifier
 from .bundled import BUNDLED_DIR, DEFAULT_NAME, NoDefaultModelError, default_weights, resolve_weights
 from .ensemble import Ensemble, as_ensemble, is_ensemble, load_ensemble
-from .faces import FaceDetector, align_face, detect_or_reason, get_detector
+from .faces import NO_FACE_CHOICES, FaceDetector, align_face, detect_or_reason, get_detector
 from .models import MotivNet
 from .preprocess import DEFAULT_MAX_PIXELS, ImageError, ImageLike, decode_image
 from .records import FaceRecord
@@ -22,7 +23,7 @@ from .tta import TTA
 
 DEFAULT_WEIGHTS_DIR = BUNDLED_DIR / DEFAULT_NAME
 #: The error of an input in which the detector found no face (video frames without one are skipped).
-NO_FACE = "no face found (for pre-cropped faces use --no-detect)"
+NO_FACE = "no face found (for pre-cropped faces use --no-face whole or --no-detect)"
 
 
 def load_model(weights: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> MotivNet:
@@ -61,13 +62,18 @@ class EmotionRecognizer:
         options: InferenceOptions | None = None,
         tta: TTA | str | None = None,
         tta_flip: bool = False,
+        no_face: str = "error",
     ) -> None:
         """``model``: a MotivNet (run by ``TorchClassifier`` with ``options``: bf16, int8, compile,
         threads), a ready classifier from ``motivnet.backends`` (e.g. ``OnnxClassifier``) or a
         ``motivnet.ensemble.Ensemble`` (each face: the mean of its members' probabilities).
         ``tta``: test-time augmentation, a ``motivnet.tta`` preset (``flip``, ``crops``,
         ``crops+flip``) or a ``TTA``: each face's probabilities are the mean over its views (one
-        model pass per view; see MODEL_CARD.md for what they buy). ``tta_flip=True`` is ``tta="flip"``."""
+        model pass per view; see MODEL_CARD.md for what they buy). ``tta_flip=True`` is ``tta="flip"``.
+        ``no_face``: an image in which the detector finds no face gives an ``error`` record
+        (``"error"``) or is classified whole (``"whole"``: one record with the whole image as its
+        box and ``det_score`` None), which suits folders of face crops too small to detect in."""
+        _check_no_face(no_face)
         if tta_flip and tta not in (None, "none", "flip"):
             raise ValueError(f"tta_flip=True and tta={tta!r} contradict each other; give one")
         self.device = torch.device(device)
@@ -83,6 +89,7 @@ class EmotionRecognizer:
         self.config = self.ensemble.config
         self.detector = get_detector() if detector == "auto" else get_detector(detector) if isinstance(detector, str) else detector
         self.batch_size = batch_size
+        self.no_face = no_face
         self.topk = min(topk, len(self.config.labels))
         self.tta = TTA.parse("flip" if tta_flip else tta)
         self.views = self.ensemble.views(self.tta, max_pixels)
@@ -102,34 +109,38 @@ class EmotionRecognizer:
             out.append(self.ensemble.log_probs(views, self.tta.flip).exp())
         return torch.cat(out) if out else torch.empty(0, len(self.labels))
 
-    def predict(self, images: ImageLike | Sequence[ImageLike], detect: bool | None = None) -> list[FaceRecord]:
-        """Images (paths, bytes, PIL images, arrays) -> one record per face, or per failed input."""
+    def predict(
+        self, images: ImageLike | Sequence[ImageLike], detect: bool | None = None, no_face: str | None = None
+    ) -> list[FaceRecord]:
+        """Images (paths, bytes, PIL images, arrays) -> one record per face, or per failed input.
+        ``detect``/``no_face`` None: the recognizer's own settings."""
         if isinstance(images, (str, os.PathLike, bytes, np.ndarray, torch.Tensor)) or not isinstance(images, Sequence):
             images = [images]  # type: ignore[list-item]
         named = [(_name(im, i), im) for i, im in enumerate(images)]  # type: ignore[arg-type]
-        return [r for recs in self.iter_predict(named, detect) for r in recs]
+        return [r for recs in self.iter_predict(named, detect, no_face) for r in recs]
 
     def iter_predict(
-        self, inputs: Iterable[tuple[str, ImageLike]], detect: bool | None = None
+        self, inputs: Iterable[tuple[str, ImageLike]], detect: bool | None = None, no_face: str | None = None
     ) -> Iterator[list[FaceRecord]]:
         """(name, image) pairs -> the records of each input, in order, classified in batches."""
         detect = self.detector is not None if detect is None else detect
         if detect and self.detector is None:
             raise ValueError("detect=True needs a face detector; this recognizer has none")
+        no_face = self.no_face if no_face is None else _check_no_face(no_face)
         chunk: list[tuple[str, ImageLike]] = []
         for item in inputs:
             chunk.append(item)
             if len(chunk) == self.batch_size:
-                yield from self._run_chunk(chunk, detect)
+                yield from self._run_chunk(chunk, detect, no_face)
                 chunk = []
         if chunk:
-            yield from self._run_chunk(chunk, detect)
+            yield from self._run_chunk(chunk, detect, no_face)
 
-    def _run_chunk(self, chunk: list[tuple[str, ImageLike]], detect: bool) -> Iterator[list[FaceRecord]]:
+    def _run_chunk(self, chunk: list[tuple[str, ImageLike]], detect: bool, no_face: str) -> Iterator[list[FaceRecord]]:
         per_input: list[list[FaceRecord]] = []
         crops: list[np.ndarray] = []
         for name, image in chunk:
-            records, faces = self._faces(name, image, detect)
+            records, faces = self._faces(name, image, detect, no_face)
             per_input.append(records)
             crops += faces
         probs = self.classify(crops)
@@ -140,20 +151,21 @@ class EmotionRecognizer:
                     self._fill(r, next(pending))
             yield records
 
-    def _faces(self, name: str, image: ImageLike, detect: bool) -> tuple[list[FaceRecord], list[np.ndarray]]:
+    def _faces(self, name: str, image: ImageLike, detect: bool, no_face: str) -> tuple[list[FaceRecord], list[np.ndarray]]:
         """Decode and detect one input -> its records (labels still empty) and face crops."""
         try:
             rgb = decode_image(image, self.preprocess.max_pixels, name=name)
         except ImageError as e:
             return [FaceRecord(file=name, error=e.reason)], []
         h, w = rgb.shape[:2]
+        whole = [FaceRecord(file=name, face=0, box=(0.0, 0.0, float(w), float(h)))], [rgb]
         if not detect:
-            return [FaceRecord(file=name, face=0, box=(0.0, 0.0, float(w), float(h)))], [rgb]
+            return whole
         faces, failure = detect_or_reason(self.detector, rgb)  # type: ignore[arg-type]
-        if failure:
+        if failure:  # a detector crash stays an error: "whole" is for images without a face
             return [FaceRecord(file=name, error=failure)], []
         if not faces:
-            return [FaceRecord(file=name, error=NO_FACE)], []
+            return whole if no_face == "whole" else ([FaceRecord(file=name, error=NO_FACE)], [])
         records = [FaceRecord(file=name, face=i, box=tuple(map(float, f.box)), det_score=float(f.score)) for i, f in enumerate(faces)]  # type: ignore[arg-type]
         return records, [align_face(rgb, f) for f in faces]
 
@@ -163,6 +175,12 @@ class EmotionRecognizer:
         top = probs.topk(self.topk)
         record.topk = [(self.labels[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
         record.label, record.confidence = record.topk[0]
+
+
+def _check_no_face(no_face: str) -> str:
+    if no_face not in NO_FACE_CHOICES:
+        raise ValueError(f"no_face={no_face!r}: expected one of {', '.join(NO_FACE_CHOICES)}")
+    return no_face
 
 
 def _name(image: object, index: int) -> str:
@@ -184,7 +202,8 @@ def load(
 ) -> EmotionRecognizer:
     """A ready recognizer. ``weights``: a MotivNet folder, any checkpoint that ``motivnet convert``
     reads, (``backend="onnx"``) an ``.onnx`` file from ``motivnet export``, an ensemble folder
-    (``motivnet.ensemble``), or the name of a bundled model (None: the bundled default model). ``detector=None`` classifies whole images (pre-cropped faces).
+    (``motivnet.ensemble``), or the name of a bundled model (None: the bundled default model). ``detector=None`` classifies whole images (pre-cropped faces);
+    ``no_face="whole"`` (passed on to ``EmotionRecognizer`` with the other keywords) only those without a detected face.
 
     CPU fast path (see ``motivnet.backends.InferenceOptions``): ``bf16``, a bfloat16 copy of the
     model (fast only on CPUs with native bf16), ``int8`` dynamic quantisation of the Linear layers,
@@ -194,4 +213,4 @@ def load(
     return EmotionRecognizer(ensemble, detector=detector, device=device, **kwargs)  # type: ignore[arg-type]
 
 
-__all__ = ["NO_FACE", "EmotionRecognizer", "NoDefaultModelError", "default_weights", "load", "load_model"]
+__all__ = ["NO_FACE", "NO_FACE_CHOICES", "EmotionRecognizer", "NoDefaultModelError", "default_weights", "load", "load_model"]

@@ -2,7 +2,9 @@
 
     POST /predict    the image as the raw body (any image type), or a multipart/form-data form
                      with one or more files (``curl -F file=@a.jpg -F file=@b.jpg``);
-                     ``?detect=0`` classifies whole images as they are (detecting scored higher even on face crops).
+                     ``?detect=0`` classifies whole images as they are (detecting scored higher even on face crops);
+                     ``?no_face=whole`` classifies whole only the images in which no face is found
+                     (``?no_face=error`` reports them; the default is the server's ``--no-face``).
                      200 -> the JSON records of ``motivnet predict --json``: one per face, or one
                      with an ``error`` per image that could not be read or had no face, while the
                      other images are still labelled.
@@ -22,6 +24,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
+
+from .faces.base import NO_FACE_CHOICES
 
 if TYPE_CHECKING:
     from .recognizer import EmotionRecognizer
@@ -85,9 +89,10 @@ def make_server(
                     raise RequestError(HTTPStatus.NOT_FOUND, f"{url.path}: no such endpoint (POST /predict)")
                 query = parse_qs(url.query)
                 detect = _flag(query["detect"][-1]) if "detect" in query else None  # None: if it has a detector
+                no_face = _no_face(query["no_face"][-1]) if "no_face" in query else None  # None: the server's --no-face
                 images = parse_images(self.headers.get("Content-Type", ""), self._body())
                 with lock:
-                    records = [r for recs in recognizer.iter_predict(images, detect=detect) for r in recs]
+                    records = [r for recs in recognizer.iter_predict(images, detect=detect, no_face=no_face) for r in recs]
             except RequestError as e:
                 self._send(e.status, {"error": e.reason})
                 return
@@ -138,6 +143,12 @@ def _flag(value: str) -> bool:
     if value.lower() in ("0", "false", "no"):
         return False
     raise RequestError(HTTPStatus.BAD_REQUEST, f"detect={value}: expected 1 or 0")
+
+
+def _no_face(value: str) -> str:
+    if value not in NO_FACE_CHOICES:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"no_face={value}: expected {' or '.join(NO_FACE_CHOICES)}")
+    return value
 
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "RequestError", "make_server", "parse_images"]

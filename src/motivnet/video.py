@@ -178,7 +178,8 @@ def iter_video_records(
             pending.append(f)  # kept until its records come back, to draw on it
             yield name, f.rgb
 
-    for records in recognizer.iter_predict(inputs(), detect):
+    # A frame without a face is skipped, never classified whole, whatever the recognizer's no_face.
+    for records in recognizer.iter_predict(inputs(), detect, no_face="error"):
         frame = pending.popleft()
         records = [r for r in records if r.error != NO_FACE]
         found = [r for r in records if r.ok]

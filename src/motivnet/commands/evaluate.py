@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.open import FORMATS
+from ..faces import NO_FACE_CHOICES
 from .predict import add_fast_path_options, add_tta_options
 
 SPLIT_NAMES = {"train", "training", "val", "valid", "validation", "test"}
@@ -73,6 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detect", action="store_true",
                    help="score each image's largest face, detected and aligned as predict does (for whole frames: CK+, JAFFE, "
                         "photos); images without a face are failures")
+    p.add_argument("--no-face", choices=NO_FACE_CHOICES, default="error",
+                   help="with --detect, an image in which no face is found: a failure, scored as wrong (default), "
+                        "or 'whole': scored on the whole image, as predict --no-face whole does")
     p.add_argument("--detector", default="auto", help="face detector backend for --detect (default: %(default)s)")
     p.add_argument("--format", default="auto", choices=["auto", *FORMATS], help="dataset format (default: %(default)s)")
     p.add_argument("--labels", help="the datasets' label set when it cannot be inferred: affectnet8, affectnet7, fer2013 "
@@ -147,6 +151,8 @@ def _usage_error(args: argparse.Namespace) -> str | None:
         return "--weights needs at least one DATASET to evaluate the model on"
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1) or args.ece_bins < 1:
         return "--batch-size, --limit and --ece-bins must be >= 1"
+    if args.no_face != "error" and not args.detect:
+        return "--no-face applies to --detect (without it every image is scored whole already)"
     names = [n for n, _ in _dataset_specs(args.datasets)]
     if len(set(names)) != len(names):
         return f"two datasets have the same name ({', '.join(names)}); name them NAME=PATH"
@@ -218,7 +224,7 @@ def _run_dataset(
     outputs = run_model(
         model, ds, system=system, dataset_name=name, batch_size=args.batch_size, device=args.device,
         tta=args.tta, present_only=False,  # classes already settled above, before --limit
-        detector=detector,
+        detector=detector, no_face=args.no_face,
         on_error=lambda i, why: failures.append(f"{i}: {why}"), on_batch=bar.update,
     )
     bar.close()
@@ -299,6 +305,7 @@ def _options(args: argparse.Namespace, variant: str) -> dict[str, Any]:
     return {
         "batch_size": args.batch_size, "device": args.device, "limit": args.limit, "tta": args.tta,
         "detect": args.detect, "detector": args.detector if args.detect else None,
+        "no_face": args.no_face if args.detect else None,
         "format": args.format, "labels": args.labels, "split": args.split, "ece_bins": args.ece_bins,
         "backend": args.backend, "bf16": args.bf16, "int8": args.int8, "compile": args.compile,
         "threads": args.threads, "variant": variant,
@@ -320,6 +327,7 @@ def _command(args: argparse.Namespace) -> str:
         parts += ["--tta", args.tta]
     if args.detect:
         parts += ["--detect"] + (["--detector", args.detector] if args.detector != "auto" else [])
+        parts += ["--no-face", args.no_face] if args.no_face != "error" else []
     if args.backend != "torch":
         parts += ["--backend", args.backend]
     parts += [f"--{flag}" for flag in ("bf16", "int8", "compile") if getattr(args, flag)]

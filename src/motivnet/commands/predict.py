@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from ..backends import BACKENDS
 from ..bundled import bundled_models
+from ..faces import NO_FACE_CHOICES
 from ..fileio import atomic_write
 from ..outputs import draw_records, render, unique_path
 from ..preprocess import DEFAULT_MAX_PIXELS, ImageError, ImageLike, decode_image
@@ -59,6 +60,9 @@ def add_recognizer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", "-w", help=f"model folder, checkpoint, ensemble folder, bundled model name ({names}) or (with --backend onnx) .onnx file (default: the bundled default)")
     p.add_argument("--no-detect", action="store_true", help="classify whole images as they are, without detection and alignment (detecting scored higher even on face crops: MODEL_CARD.md)")
     p.add_argument("--detector", default="auto", help="face detector backend (default: %(default)s)")
+    p.add_argument("--no-face", choices=NO_FACE_CHOICES, default="error",
+                   help="an image in which no face is found: an error (default), or 'whole': classify the whole image "
+                        "(for folders of small face crops; its det_score is empty). Video frames without a face are always skipped")
     p.add_argument("--batch-size", type=int, default=32, help="faces per model batch (default: %(default)s)")
     p.add_argument("--topk", type=int, default=3, help="how many classes to list per face (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
@@ -73,6 +77,7 @@ def recognizer_from_args(args: argparse.Namespace) -> "EmotionRecognizer":
     return load(
         args.weights,
         detector=None if args.no_detect else args.detector,
+        no_face=args.no_face,
         device=args.device,
         batch_size=args.batch_size,
         topk=args.topk,
@@ -122,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     videos = [f for f in files if is_video(f)]
     files = [f for f in files if not is_video(f)]  # images first, then videos, each in argument order
     recognizer = recognizer_from_args(args)
+    detecting = recognizer.detector is not None
     records: list[FaceRecord] = [FaceRecord(file=e.source, error=e.reason) for e in source_errors]
     for e in source_errors:
         print(f"motivnet predict: {e}", file=sys.stderr)
@@ -134,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
         for r in file_records:
             if r.error:
                 tqdm.write(f"motivnet predict: {r.file}: {r.error}", file=sys.stderr)
+            elif detecting and r.det_score is None:  # --no-face whole: say so, the label is not of a found face
+                tqdm.write(f"motivnet predict: {r.file}: no face found, classified the whole image", file=sys.stderr)
         image = decoded.pop(str(file), None)
         if image is not None and any(r.ok for r in file_records):
             _annotate(file, image, file_records, args.save_annotated)

@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "serve",
         help="answer emotion predictions over HTTP",
         description="Load the model once and answer POST /predict (an image as the body, or a multipart form "
-        "of files; ?detect=0 for pre-cropped faces) with predict's JSON records; GET /health describes the model.",
+        "of files; ?detect=0 for pre-cropped faces, ?no_face=whole to classify whole any image without a found face) "
+        "with predict's JSON records; GET /health describes the model.",
         epilog="Example: motivnet serve --port 8000 & curl -F file=@photo.jpg http://127.0.0.1:8000/predict",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 for every interface (default: %(default)s)")

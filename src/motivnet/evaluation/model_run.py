@@ -18,7 +18,7 @@ import torch
 from ..backends import Classifier
 from ..data import EmotionDataset
 from ..ensemble import Ensemble, as_ensemble
-from ..faces import FaceDetector, align_face, detect_or_reason
+from ..faces import NO_FACE_CHOICES, FaceDetector, align_face, detect_or_reason
 from ..labels import label_set
 from ..models import MotivNet
 from ..preprocess import ImageError
@@ -29,13 +29,20 @@ OnError = Callable[[str, str], None]  # (sample id, reason)
 NO_FACE = "no face found by the detector (scored as a failure)"
 
 
-def main_face_aligner(detector: FaceDetector) -> Callable[[np.ndarray, torch.Generator], np.ndarray]:
+def main_face_aligner(
+    detector: FaceDetector, no_face: str = "error"
+) -> Callable[[np.ndarray, torch.Generator], np.ndarray]:
     """RGB (H, W, 3) -> its largest face, aligned as ``predict`` aligns it; in the dataset's
-    augment slot, so it runs after decoding and before preprocessing. No face (or a detector
-    crash) raises ``ImageError``: a failure on that sample, not of the evaluation."""
+    augment slot, so it runs after decoding and before preprocessing. No face raises
+    ``ImageError`` (a failure on that sample, not of the evaluation), or with ``no_face="whole"``
+    gives the image as it is, as ``predict --no-face whole`` does; a detector crash always raises."""
+    if no_face not in NO_FACE_CHOICES:
+        raise ValueError(f"no_face={no_face!r}: expected one of {', '.join(NO_FACE_CHOICES)}")
 
     def align(rgb: np.ndarray, generator: torch.Generator) -> np.ndarray:
         faces, failure = detect_or_reason(detector, rgb)
+        if not failure and not faces and no_face == "whole":
+            return rgb
         if failure or not faces:
             raise ImageError("image", failure or NO_FACE)
         largest = max(faces, key=lambda f: f.width * f.height)
@@ -106,6 +113,7 @@ def run_model(
     tta: TTA | str | None = None,
     present_only: bool = True,
     detector: FaceDetector | None = None,
+    no_face: str = "error",
     on_error: OnError | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> SystemOutputs:
@@ -119,7 +127,7 @@ def run_model(
     ``present_only``: score on the classes the dataset holds (``present_classes``); False keeps
     its whole label set (one declared with ``labels=``).
     ``detector``: score each image's largest face, detected and aligned (``main_face_aligner``);
-    images without one are failures.
+    images without one are failures, or (``no_face="whole"``) are scored whole, as they are.
     ``on_error(id, reason)`` is called per unreadable image; ``on_batch(k)`` after each batch.
     """
     ensemble = as_ensemble(model, device)
@@ -129,7 +137,7 @@ def run_model(
     tta = TTA.parse(tta)
     # Every model's crop views from one decode: the dataset yields, per image, one (C, 3, H, W) per model.
     views = ensemble.views(tta)
-    augment = main_face_aligner(detector) if detector is not None else None
+    augment = main_face_aligner(detector, no_face) if detector is not None else None
     dataset = dataset.with_transform(preprocessor=views, augment=augment)  # type: ignore[arg-type]
     n, k = len(dataset), len(labels)
     log_probs = torch.full((n, k), float("nan"))
@@ -153,7 +161,8 @@ def run_model(
         source=dataset.name,
         notes=([tta.describe()] if tta.views > 1 else [])
         + ([f"ensemble: mean probabilities of {len(ensemble)} models ({', '.join(ensemble.names)})"] if len(ensemble) > 1 else [])
-        + ([f"faces detected ({type(detector).__name__}) and aligned: the largest face of each image"] if detector else []),
+        + ([f"faces detected ({type(detector).__name__}) and aligned: the largest face of each image"
+             + ("; an image without one is scored whole, as it is" if no_face == "whole" else "")] if detector else []),
     )
 
 

@@ -44,8 +44,9 @@ class PredictionFileError(ValueError):
 
 def sample_key(sample: str) -> str:
     """A predictions row's image as class folder and name without the suffix, so that copies in
-    another format (``benchmarks/framing.py`` writes .png copies of .jpg images) pair up."""
-    return str(PurePosixPath(sample.replace(os.sep, "/")).with_suffix(""))
+    another format (``benchmarks/framing.py`` writes .png copies of .jpg images) and files that
+    name it by its full path (the peer runners: ``/data/fer2013/val/angry/x.jpg``) pair up."""
+    return "/".join(PurePosixPath(sample.replace(os.sep, "/")).with_suffix("").parts[-2:])
 
 
 def read_predictions(

@@ -8,13 +8,14 @@ Detector backends are imported lazily, so ``import motivnet`` works without them
     crop = align_face(rgb, faces[0], output_size=224)   # uint8 (224, 224, 3)
 """
 from .align import AFFECTNET_MARGIN, align_face, alignment_matrix
-from .base import LANDMARK_NAMES, Face, FaceDetector, MissingBackendError, detect_or_reason
+from .base import LANDMARK_NAMES, NO_FACE_CHOICES, Face, FaceDetector, MissingBackendError, detect_or_reason
 from .registry import DEFAULT_DETECTOR, available_detectors, get_detector, register_detector
 
 __all__ = [
     "AFFECTNET_MARGIN",
     "DEFAULT_DETECTOR",
     "LANDMARK_NAMES",
+    "NO_FACE_CHOICES",
     "Face",
     "FaceDetector",
     "MissingBackendError",

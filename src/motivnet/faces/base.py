@@ -6,7 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Face", "FaceDetector", "MissingBackendError", "as_rgb_uint8", "detect_or_reason"]
+__all__ = ["NO_FACE_CHOICES", "Face", "FaceDetector", "MissingBackendError", "as_rgb_uint8", "detect_or_reason"]
+
+#: What an image without a detected face gives (``no_face=`` of the recognizer and of evaluation):
+#: a failure, or the whole image classified as the face (small crops the detector cannot find).
+NO_FACE_CHOICES: tuple[str, ...] = ("error", "whole")
 
 #: Landmark row order of :attr:`Face.landmarks`.
 LANDMARK_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")

@@ -9,6 +9,10 @@ An adoption rule whose threshold sits inside that interval is deciding on noise.
     python benchmarks/paired_difference.py REPORT/predictions_model__split-val.csv \
         REPORT/predictions_model__split-val-crop0.95.csv
 
+``--failures-wrong`` keeps the images a system failed on (no face found) as wrong answers, as
+``motivnet evaluate`` scores them; by default they are left out. Files may name images by full path
+(the peer runners) or by class folder and name (``motivnet evaluate``): they pair on the latter.
+
 Source-balanced weights are ``source_bias.py``'s (``--pattern``), computed once on the whole set.
 """
 from __future__ import annotations
@@ -19,21 +23,33 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from motivnet.evaluation.labelmap import answered
+from motivnet.evaluation.labelmap import answered, restrict
 from motivnet.evaluation.prediction_files import read_predictions, sample_key
 from motivnet.train.setup import AFFECTNET96_SOURCE_PATTERN, balance_weights, sample_sources
 
 
-def correct_by_id(path: Path) -> tuple[dict[str, bool], dict[str, str], dict[str, str]]:
+def correct_by_id(path: Path, failures_wrong: bool = False) -> tuple[dict[str, bool], dict[str, str], dict[str, str]]:
     """id -> (prediction right?, predicted class, target class) for every answered image of the
-    file's first set. Classes by name: a 7-class peer's file orders its classes unlike ours."""
-    a = answered(read_predictions(path)[0])
+    file's first set (with ``failures_wrong``, every image: a failure is wrong, class "(failed)").
+    Classes by name: a 7-class peer's file orders its classes unlike ours."""
+    out = read_predictions(path)[0]
+    if failures_wrong:
+        probs, targets, failed, mapping = restrict(out)
+        scored = set(mapping.scored_classes)
+        ids = [i for i, t in zip(out.ids, out.targets.tolist()) if out.dataset_classes[t] in scored]
+        classes = mapping.scored_classes
+        rows = [(i, None if f else int(p), int(t)) for i, p, t, f in
+                zip(ids, probs.argmax(1).tolist(), targets.tolist(), failed.tolist())]
+    else:
+        a = answered(out)
+        classes = a.classes
+        rows = list(zip(a.ids, a.predicted.tolist(), a.targets.tolist()))
     right, cls, tgt = {}, {}, {}
-    for i, p, t in zip(a.ids, a.predicted.tolist(), a.targets.tolist()):
+    for i, p, t in rows:
         i = sample_key(i)  # class folder + stem: .png copies and full paths pair up
         if i in right:
             raise SystemExit(f"{path}: two rows are the image {i}; cannot pair them")
-        right[i], cls[i], tgt[i] = p == t, a.classes[p], a.classes[t]
+        right[i], cls[i], tgt[i] = p == t, "(failed)" if p is None else classes[p], classes[t]
     return right, cls, tgt
 
 
@@ -44,9 +60,12 @@ def main() -> int:
     ap.add_argument("--pattern", default=AFFECTNET96_SOURCE_PATTERN, help="regex naming each file's source")
     ap.add_argument("--resamples", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--failures-wrong", action="store_true",
+                    help="keep the images a system failed on (no face found...) as wrong, as motivnet evaluate "
+                         "scores them (default: leave them out)")
     args = ap.parse_args()
-    ra, ca, ta = correct_by_id(args.a)
-    rb, cb, _ = correct_by_id(args.b)
+    ra, ca, ta = correct_by_id(args.a, args.failures_wrong)
+    rb, cb, _ = correct_by_id(args.b, args.failures_wrong)
     ids = sorted(set(ra) & set(rb))
     if not ids:
         raise SystemExit(f"{args.a} and {args.b}: no image in common")

@@ -52,6 +52,23 @@ def test_paired_difference_pairs_a_peer_file_by_full_path_and_class_name(tmp_pat
     assert "accuracy: 66.67 -> 100.00 %" in r.stdout
 
 
+def test_paired_difference_failures_wrong_keeps_failed_images(tmp_path):
+    truth = [("x1", "happy"), ("x2", "sad"), ("x3", "anger"), ("x4", "fear")]
+    a = predictions_csv(tmp_path / "a.csv", [(s, t, t) for s, t in truth], ".jpg")  # all right
+    b = predictions_csv(tmp_path / "b.csv", [(s, t, t) for s, t in truth], ".jpg")
+    lines = b.read_text().splitlines()
+    cells = lines[1].split(",")
+    lines[1] = ",".join(cells[:2] + [""] * 8 + cells[10:])  # b failed on x1 (no face found)
+    b.write_text("\n".join(lines) + "\n")
+    script = [sys.executable, str(ROOT / "benchmarks" / "paired_difference.py"), str(a), str(b), "--resamples", "50"]
+    left_out = subprocess.run(script, capture_output=True, text=True, timeout=120)
+    kept = subprocess.run(script + ["--failures-wrong"], capture_output=True, text=True, timeout=120)
+    assert left_out.returncode == 0 and kept.returncode == 0, left_out.stderr + kept.stderr
+    assert "3 images in both" in left_out.stdout and "difference +0.00" in left_out.stdout
+    assert "4 images in both; predicted class differs on 25.0 %" in kept.stdout
+    assert "accuracy: 100.00 -> 75.00 %, difference -25.00" in kept.stdout
+
+
 def test_average_predictions_averages_views_keeps_failures_and_never_overwrites(tmp_path):
     a = predictions_csv(tmp_path / "a.csv", [("x", "happy", "happy"), ("y", "sad", "anger")], ".jpg")
     b = predictions_csv(tmp_path / "b.csv", [("x", "happy", "sad"), ("y", "sad", "sad")], ".png")

@@ -1,5 +1,5 @@
 // Shared helpers for the node peers (human, face-api): same CLI, CSV and timing JSON as _common.py.
-//   node run_human.mjs --data DIR --out FILE.csv [--limit N] [--dataset NAME]
+//   node run_human.mjs --data DIR --out FILE.csv [--limit N] [--dataset NAME] [--detect]
 // Packages are resolved from $PEERS_HOME/node (see setup.sh), never from the repo.
 import fs from 'node:fs';
 import http from 'node:http';
@@ -13,8 +13,10 @@ export const require = createRequire(path.join(NODE_DIR, 'package.json'));
 const IMAGE_EXTS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.webp']);
 
 export function parseArgs(argv = process.argv.slice(2)) {
-  const args = { data: null, out: null, limit: 0, dataset: null };
+  const args = { data: null, out: null, limit: 0, dataset: null, detect: false };
   for (let i = 0; i < argv.length; i++) {
+    // --detect: run the peer's own face detector first (a flag, takes no value)
+    if (argv[i] === '--detect') { args.detect = true; continue; }
     const [k, v] = argv[i].includes('=') ? argv[i].split(/=(.*)/s) : [argv[i], argv[i + 1]];
     if (!argv[i].includes('=')) i++;
     if (k === '--data') args.data = v;
@@ -23,7 +25,7 @@ export function parseArgs(argv = process.argv.slice(2)) {
     else if (k === '--dataset') args.dataset = v;
     else { console.error(`unknown argument ${k}`); process.exit(2); }
   }
-  if (!args.data || !args.out) { console.error('usage: --data DIR --out FILE.csv [--limit N] [--dataset NAME]'); process.exit(2); }
+  if (!args.data || !args.out) { console.error('usage: --data DIR --out FILE.csv [--limit N] [--dataset NAME] [--detect]'); process.exit(2); }
   return args;
 }
 
@@ -115,6 +117,7 @@ export async function run({ args, system, classes, predict, meta = {}, loadSecon
     timing_covers: "image decode + the peer's preprocessing + model, one image at a time; model load excluded",
     host: { node: process.version, machine: os.arch(), cpus: os.cpus().length, nice: os.getPriority(), threads: 1, load_average: os.loadavg() },
     limit: args.limit || null,
+    detect: Boolean(args.detect),
     ...meta,
   };
   fs.writeFileSync(args.out.replace(/\.csv$/i, '') + '.json', JSON.stringify(report, null, 2) + '\n');

@@ -1,7 +1,8 @@
 """Shared helpers for the peer runners (stdlib + numpy only: imported from every peer's venv).
 
-Every runner takes ``--data DIR`` (class-folder layout: DIR/<label>/<file>), ``--out FILE.csv`` and
-``--limit N``, and writes
+Every runner takes ``--data DIR`` (class-folder layout: DIR/<label>/<file>), ``--out FILE.csv``,
+``--limit N`` and ``--detect`` (run the peer's own face detector first, as its users would; off by
+default: the whole crop is the face), and writes
 
 * FILE.csv: ``file,target,prob_<class>,...,system,dataset`` -- one row per image; the prob cells
   are empty where the peer failed on that image (no face found, error); and
@@ -50,6 +51,9 @@ def parse_args(description: str) -> argparse.Namespace:
                    help="at most N images, taken round-robin over the classes (0 = all)")
     p.add_argument("--dataset", default=None,
                    help="dataset name for the CSV's dataset column (default: from --data, e.g. affectnet96/val)")
+    p.add_argument("--detect", action="store_true",
+                   help="run the peer's own default face detector and classify the largest face found "
+                        "(no face -> failure); default: the whole image is the face")
     return p.parse_args()
 
 
@@ -154,6 +158,7 @@ def run(
             "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         },
         "limit": args.limit or None,
+        "detect": bool(getattr(args, "detect", False)),
         **(meta or {}),
     }
     Path(args.out).with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")

@@ -3,9 +3,11 @@
 #
 #   bash benchmarks/peers/run_all.sh                      # all installed peers, full val sets
 #   LIMIT=50 bash benchmarks/peers/run_all.sh fer human   # a quick check of two peers
+#   DETECT=1 OUT=/work/runs/peers-detect bash benchmarks/peers/run_all.sh   # through each peer's own face detector
 #
 # Environment: PEERS_HOME (default ~/.cache/motivnet-peers), OUT (default /work/runs/peers: keep
-# predictions out of the repo), LIMIT (0 = all images), NICE (default 10),
+# predictions out of the repo), LIMIT (0 = all images), NICE (default 10), DETECT (1 = pass --detect
+# to every runner: each peer's own face detector first, no face = failure; use a separate OUT),
 # AFFECTNET (default /work/data/affectnet96/val), FER2013 (default /work/data/fer2013/val).
 # Writes $OUT/<peer>__<dataset>.csv (+ .json timing, .log), $OUT/evaluate-<time>/ (motivnet evaluate's
 # report) and $OUT/scores.md / scores.json (quick_score.py).
@@ -20,6 +22,8 @@ LIMIT="${LIMIT:-0}"
 NICE="${NICE:-10}"
 AFFECTNET="${AFFECTNET:-/work/data/affectnet96/val}"
 FER2013="${FER2013:-/work/data/fer2013/val}"
+DETECT="${DETECT:-0}"
+detect_arg=""; [ "$DETECT" = 1 ] && detect_arg="--detect"
 ALL="fer facex faceemotionrecognition human face_api what_the_face pyemotion facemood"
 PEERS="${*:-$ALL}"
 mkdir -p "$OUT"
@@ -46,7 +50,7 @@ for peer in $PEERS; do
         csv="$OUT/${peer}__${ds}.csv"
         echo "[run_all] $peer on $ds -> $csv" >&2
         # shellcheck disable=SC2086
-        if nice -n "$NICE" $cmd --data "$data" --out "$csv" --limit "$LIMIT" --dataset "$ds" 2> "$OUT/${peer}__${ds}.log"; then
+        if nice -n "$NICE" $cmd --data "$data" --out "$csv" --limit "$LIMIT" --dataset "$ds" $detect_arg 2> "$OUT/${peer}__${ds}.log"; then
             tail -n 1 "$OUT/${peer}__${ds}.log" >&2
             ran+=("$csv")
         else

@@ -1,7 +1,7 @@
 """faceemotionrecognition 1.2.2: ultralytics YOLO11 model (``trained_model.pt``), 8 AffectNet classes.
 
 Run with the faceemotionrecognition venv's python (see setup.sh):
-    $PEERS_HOME/faceemotionrecognition/bin/python benchmarks/peers/run_faceemotionrecognition.py --data DIR --out FILE.csv [--limit N]
+    $PEERS_HOME/faceemotionrecognition/bin/python benchmarks/peers/run_faceemotionrecognition.py --data DIR --out FILE.csv [--limit N] [--detect]
 
 Licence: the wheel says MIT, but the checkpoint is an ultralytics model whose metadata says
 AGPL-3.0 and it needs ultralytics (AGPL-3.0): we only run it, never vendor it.
@@ -14,6 +14,10 @@ ultralytics letterboxes it to 320, default predict settings) and keep the same r
 conf >= 0.25 -> failure (empty prob cells). The class scores written are the per-class sigmoid
 scores of the anchor that gives the top box (read from the model's raw output before NMS),
 normalised to sum to 1; their argmax is the class of the top box, i.e. the package's own answer.
+
+--detect changes nothing: the model is itself the face detector (its boxes carry the emotion
+classes), so the default mode already runs the package's whole pipeline on the image (the top box
+by confidence is its answer, as in its GUI); the JSON meta says so.
 """
 
 import importlib.util
@@ -97,6 +101,8 @@ _common.run(
         "preprocessing": "BGR crop, ultralytics letterbox to 320, /255",
         "decision": "top box class; failure if no box conf >= 0.25 (ultralytics default, as in the package's GUI)",
         "scores": "per-class sigmoid scores of the top-box anchor (raw output before NMS), normalised to sum 1",
-        "detector": "the model itself is a detector; run on the face crop",
+        "detector": ("the model itself is the face detector (boxes carry the emotion classes): --detect changes "
+                     "nothing; top box by confidence, none at conf >= 0.25 -> failure"
+                     if args.detect else "the model itself is a detector; run on the face crop"),
     },
 )

@@ -1,11 +1,14 @@
 """facemood 1.0.1 (Apache-2.0): Keras CNN on 170x170 RGB, 7 classes (needs full TensorFlow).
 
 Run with the facemood venv's python (see setup.sh):
-    $PEERS_HOME/facemood/bin/python benchmarks/peers/run_facemood.py --data DIR --out FILE.csv [--limit N]
+    $PEERS_HOME/facemood/bin/python benchmarks/peers/run_facemood.py --data DIR --out FILE.csv [--limit N] [--detect]
 
 facemood has no detector: its camera loop feeds the whole frame. We feed each face crop through its
 ``process_image`` steps: PIL RGB (grey images converted to RGB; the package converts camera frames
 BGR -> RGB), resize to 170x170 (PIL default filter), /255, the bundled ``model__version1.0.0__.h5``.
+
+--detect changes nothing: facemood has no face detector of its own (its users feed whole frames),
+so the whole image is what it classifies in either mode; the JSON meta says so.
 """
 
 import os
@@ -61,6 +64,7 @@ _common.run(
         "model": "facemood/model__version1.0.0__.h5",
         "output_activation": "softmax" if SOFTMAX else "logits (softmaxed here)",
         "preprocessing": "PIL RGB, resize 170x170, /255",
-        "detector": "none in the package",
+        "detector": ("none in the package: --detect changes nothing (whole image, as facemood's camera loop)"
+                     if args.detect else "none in the package"),
     },
 )

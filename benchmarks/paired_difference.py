@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from motivnet.evaluation.labelmap import answered, restrict
+from motivnet.evaluation.labelmap import answered
 from motivnet.evaluation.prediction_files import read_predictions, sample_key
 from motivnet.train.setup import AFFECTNET96_SOURCE_PATTERN, balance_weights, sample_sources
 
@@ -32,24 +32,13 @@ def correct_by_id(path: Path, failures_wrong: bool = False) -> tuple[dict[str, b
     """id -> (prediction right?, predicted class, target class) for every answered image of the
     file's first set (with ``failures_wrong``, every image: a failure is wrong, class "(failed)").
     Classes by name: a 7-class peer's file orders its classes unlike ours."""
-    out = read_predictions(path)[0]
-    if failures_wrong:
-        probs, targets, failed, mapping = restrict(out)
-        scored = set(mapping.scored_classes)
-        ids = [i for i, t in zip(out.ids, out.targets.tolist()) if out.dataset_classes[t] in scored]
-        classes = mapping.scored_classes
-        rows = [(i, None if f else int(p), int(t)) for i, p, t, f in
-                zip(ids, probs.argmax(1).tolist(), targets.tolist(), failed.tolist())]
-    else:
-        a = answered(out)
-        classes = a.classes
-        rows = list(zip(a.ids, a.predicted.tolist(), a.targets.tolist()))
+    a = answered(read_predictions(path)[0], keep_failed=failures_wrong)
     right, cls, tgt = {}, {}, {}
-    for i, p, t in rows:
+    for i, p, t in zip(a.ids, a.predicted.tolist(), a.targets.tolist()):
         i = sample_key(i)  # class folder + stem: .png copies and full paths pair up
         if i in right:
             raise SystemExit(f"{path}: two rows are the image {i}; cannot pair them")
-        right[i], cls[i], tgt[i] = p == t, "(failed)" if p is None else classes[p], classes[t]
+        right[i], cls[i], tgt[i] = p == t, "(failed)" if p < 0 else a.classes[p], a.classes[t]
     return right, cls, tgt
 
 

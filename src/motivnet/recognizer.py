@@ -15,7 +15,7 @@ import torch
 from .backends import Classifier, InferenceOptions, TorchClassifier
 from .bundled import BUNDLED_DIR, DEFAULT_NAME, NoDefaultModelError, default_weights, resolve_weights
 from .ensemble import Ensemble, as_ensemble, is_ensemble, load_ensemble
-from .faces import NO_FACE_CHOICES, FaceDetector, align_face, detect_or_reason, get_detector
+from .faces import NO_FACE_CHOICES, FaceDetector, align_face, check_no_face, detect_or_reason, get_detector
 from .models import MotivNet
 from .preprocess import DEFAULT_MAX_PIXELS, ImageError, ImageLike, decode_image
 from .records import FaceRecord
@@ -73,7 +73,7 @@ class EmotionRecognizer:
         ``no_face``: an image in which the detector finds no face gives an ``error`` record
         (``"error"``) or is classified whole (``"whole"``: one record with the whole image as its
         box and ``det_score`` None), which suits folders of face crops too small to detect in."""
-        _check_no_face(no_face)
+        check_no_face(no_face)
         if tta_flip and tta not in (None, "none", "flip"):
             raise ValueError(f"tta_flip=True and tta={tta!r} contradict each other; give one")
         self.device = torch.device(device)
@@ -126,7 +126,7 @@ class EmotionRecognizer:
         detect = self.detector is not None if detect is None else detect
         if detect and self.detector is None:
             raise ValueError("detect=True needs a face detector; this recognizer has none")
-        no_face = self.no_face if no_face is None else _check_no_face(no_face)
+        no_face = self.no_face if no_face is None else check_no_face(no_face)
         chunk: list[tuple[str, ImageLike]] = []
         for item in inputs:
             chunk.append(item)
@@ -175,12 +175,6 @@ class EmotionRecognizer:
         top = probs.topk(self.topk)
         record.topk = [(self.labels[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
         record.label, record.confidence = record.topk[0]
-
-
-def _check_no_face(no_face: str) -> str:
-    if no_face not in NO_FACE_CHOICES:
-        raise ValueError(f"no_face={no_face!r}: expected one of {', '.join(NO_FACE_CHOICES)}")
-    return no_face
 
 
 def _name(image: object, index: int) -> str:

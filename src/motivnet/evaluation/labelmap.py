@@ -109,19 +109,23 @@ class Answers:
     """The samples a system answered among the scored classes (M of them)."""
 
     ids: list[str]
-    predicted: torch.Tensor  # (M,) class ids into ``classes``
+    predicted: torch.Tensor  # (M,) class ids into ``classes`` (-1: failed, with ``keep_failed``)
     targets: torch.Tensor  # (M,) true class ids into ``classes``
     classes: tuple[str, ...]  # the scored classes
 
 
-def answered(out: SystemOutputs) -> Answers:
+def answered(out: SystemOutputs, keep_failed: bool = False) -> Answers:
     """``restrict``, then only the answered samples: for per-image analyses (source bias, paired
-    differences) that leave failures out where evaluate scores them as wrong."""
+    differences) that leave failures out where evaluate scores them as wrong. ``keep_failed``
+    keeps every scored sample instead, a failure with predicted class -1 (wrong, as evaluate scores it)."""
     probs, targets, failed, mapping = restrict(out)
     scored = set(mapping.scored_classes)
     ids = [i for i, t in zip(out.ids, out.targets.tolist()) if out.dataset_classes[t] in scored]
+    predicted = probs.argmax(1)
+    if keep_failed:
+        return Answers(ids, predicted.masked_fill(failed, -1), targets, tuple(mapping.scored_classes))
     ok = ~failed
-    return Answers([i for i, a in zip(ids, ok.tolist()) if a], probs[ok].argmax(1), targets[ok], tuple(mapping.scored_classes))
+    return Answers([i for i, a in zip(ids, ok.tolist()) if a], predicted[ok], targets[ok], tuple(mapping.scored_classes))
 
 
 __all__ = ["Answers", "LabelMapping", "answered", "restrict"]

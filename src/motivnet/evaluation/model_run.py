@@ -18,7 +18,7 @@ import torch
 from ..backends import Classifier
 from ..data import EmotionDataset
 from ..ensemble import Ensemble, as_ensemble
-from ..faces import NO_FACE_CHOICES, FaceDetector, align_face, detect_or_reason
+from ..faces import FaceDetector, align_face, check_no_face, detect_or_reason
 from ..labels import label_set
 from ..models import MotivNet
 from ..preprocess import ImageError
@@ -36,8 +36,7 @@ def main_face_aligner(
     augment slot, so it runs after decoding and before preprocessing. No face raises
     ``ImageError`` (a failure on that sample, not of the evaluation), or with ``no_face="whole"``
     gives the image as it is, as ``predict --no-face whole`` does; a detector crash always raises."""
-    if no_face not in NO_FACE_CHOICES:
-        raise ValueError(f"no_face={no_face!r}: expected one of {', '.join(NO_FACE_CHOICES)}")
+    check_no_face(no_face)
 
     def align(rgb: np.ndarray, generator: torch.Generator) -> np.ndarray:
         faces, failure = detect_or_reason(detector, rgb)

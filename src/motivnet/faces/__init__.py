@@ -8,7 +8,7 @@ Detector backends are imported lazily, so ``import motivnet`` works without them
     crop = align_face(rgb, faces[0], output_size=224)   # uint8 (224, 224, 3)
 """
 from .align import AFFECTNET_MARGIN, align_face, alignment_matrix
-from .base import LANDMARK_NAMES, NO_FACE_CHOICES, Face, FaceDetector, MissingBackendError, detect_or_reason
+from .base import LANDMARK_NAMES, NO_FACE_CHOICES, Face, FaceDetector, MissingBackendError, check_no_face, detect_or_reason
 from .registry import DEFAULT_DETECTOR, available_detectors, get_detector, register_detector
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "align_face",
     "alignment_matrix",
     "available_detectors",
+    "check_no_face",
     "detect_or_reason",
     "get_detector",
     "register_detector",

@@ -6,11 +6,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["NO_FACE_CHOICES", "Face", "FaceDetector", "MissingBackendError", "as_rgb_uint8", "detect_or_reason"]
+__all__ = ["NO_FACE_CHOICES", "Face", "FaceDetector", "MissingBackendError", "as_rgb_uint8", "check_no_face", "detect_or_reason"]
 
 #: What an image without a detected face gives (``no_face=`` of the recognizer and of evaluation):
 #: a failure, or the whole image classified as the face (small crops the detector cannot find).
 NO_FACE_CHOICES: tuple[str, ...] = ("error", "whole")
+
+
+def check_no_face(no_face: str) -> str:
+    """``no_face`` itself if it is one of ``NO_FACE_CHOICES``; else a ValueError naming it."""
+    if no_face not in NO_FACE_CHOICES:
+        raise ValueError(f"no_face={no_face!r}: expected one of {', '.join(NO_FACE_CHOICES)}")
+    return no_face
 
 #: Landmark row order of :attr:`Face.landmarks`.
 LANDMARK_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")

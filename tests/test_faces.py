@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from motivnet.faces import (
@@ -301,3 +302,51 @@ def test_retinaface_then_align_undoes_roll(detector: FaceDetector) -> None:
     le, re = again.landmarks[0], again.landmarks[1]
     assert abs(math.degrees(math.atan2(re[1] - le[1], re[0] - le[0]))) < 5
     assert (le[1] + re[1]) / 2 / 128 == pytest.approx(AFFECTNET_EYE_Y, abs=0.05)
+
+
+# ---------------------------------------------------------------------------------------------
+# The largest-face aligner (evaluate --detect, train's data.align)
+# ---------------------------------------------------------------------------------------------
+class CountingDetector(FaceDetector):
+    """The centre half of any image that is not all black; counts its calls; crashes on all-white."""
+
+    name = "counting"
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.calls = 0
+
+    def _detect(self, image: np.ndarray) -> list[Face]:
+        self.calls += 1
+        if image.min() == 255:
+            raise RuntimeError("boom")
+        if image.max() == 0:
+            return []
+        h, w = image.shape[:2]
+        return [Face((0, 0, 4, 4), 0.9), Face((w / 4, h / 4, w * 3 / 4, h * 3 / 4), 0.8)]
+
+
+def test_main_face_aligner_aligns_the_largest_face_and_caches_by_pixels() -> None:
+    from motivnet.faces import main_face_aligner
+    from motivnet.preprocess import ImageError
+
+    rng = np.random.default_rng(1)
+    a, b = (rng.integers(1, 255, (40, 40, 3), dtype=np.uint8) for _ in range(2))
+    det = CountingDetector()
+    align = main_face_aligner(det, no_face="whole", cache=True)
+    g = torch.Generator()
+    out = align(a, g)
+    np.testing.assert_array_equal(out, align_face(a, Face((10, 10, 30, 30), 0.8)))  # the largest face
+    align(a.copy(), g)  # the same pixels again: no second detection
+    align(b, g)
+    assert det.calls == 2
+    black = np.zeros((20, 20, 3), np.uint8)
+    assert align(black, g) is black and align(black, g) is black and det.calls == 3  # no face: whole, cached
+    white = np.full((20, 20, 3), 255, np.uint8)
+    for _ in range(2):  # a crash is an error of that image, and is not remembered
+        with pytest.raises(ImageError, match="face detection failed"):
+            align(white, g)
+    assert det.calls == 5
+    strict = main_face_aligner(CountingDetector(), no_face="error")
+    with pytest.raises(ImageError, match="no face"):
+        strict(black, g)

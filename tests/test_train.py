@@ -496,3 +496,32 @@ def test_mixup_cutmix_run_trains_resumes_exactly_and_refuses_a_feature_cache(fac
     assert (cfg.mix.mixup_alpha, cfg.mix.prob, cfg.mix.cutmix_alpha) == (0.2, 0.5, 0.0)
     with pytest.raises(ValueError, match="mix .*cached frozen encoder"):
         train(TrainConfig.from_dict(tiny_config(faces, tmp_path / "x", optim__freeze_encoder=True, mix=mix)))
+
+
+def test_data_align_puts_train_val_and_test_on_the_aligned_largest_face(faces, tmp_path):
+    from motivnet.faces import Face, FaceDetector, align_face, register_detector
+    from motivnet.faces import registry as registry_mod
+    from motivnet.preprocess import Preprocessor
+    from motivnet.train.setup import build_data
+
+    class CornerDetector(FaceDetector):
+        def _detect(self, image):
+            return [Face((2, 2, 14, 14), 0.9)]  # the top-left of every 24x24 image
+
+    register_detector("corner-test", CornerDetector)
+    try:
+        cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path / "run", data__align="corner-test",
+                                                data__test={"path": str(faces)})).validate()
+        model = build_model(cfg.model)
+        data = build_data(cfg, model, tmp_path / "run", resume_split=False)
+    finally:
+        registry_mod._REGISTRY.pop("corner-test", None)
+    assert any("align:" in n for n in data.notes)
+    pre = Preprocessor.from_config(model.config)
+    for ds in (data.train, data.val, data.test):  # augment is off: each item is the aligned crop
+        rgb = np.asarray(Image.open(ds.records[0].source).convert("RGB"))
+        want = pre.tensor(align_face(rgb, Face((2, 2, 14, 14), 0.9)))
+        torch.testing.assert_close(ds[0][0], want)
+        assert not torch.allclose(ds[0][0], pre.tensor(rgb))
+    with pytest.raises(ValueError, match="data.align is not supported with the encoder feature cache"):
+        TrainConfig.from_dict(tiny_config(faces, tmp_path / "r2", data__align=True, optim__freeze_encoder=True)).validate()

@@ -18,7 +18,8 @@ import torch
 from ..backends import Classifier
 from ..data import EmotionDataset
 from ..ensemble import Ensemble, as_ensemble
-from ..faces import FaceDetector, align_face, check_no_face, detect_or_reason
+from ..faces import FaceDetector
+from ..faces.main_face import NO_FACE, main_face_aligner
 from ..labels import label_set
 from ..models import MotivNet
 from ..preprocess import ImageError
@@ -26,28 +27,6 @@ from ..tta import TTA
 from .outputs import SystemOutputs
 
 OnError = Callable[[str, str], None]  # (sample id, reason)
-NO_FACE = "no face found by the detector (scored as a failure)"
-
-
-def main_face_aligner(
-    detector: FaceDetector, no_face: str = "error"
-) -> Callable[[np.ndarray, torch.Generator], np.ndarray]:
-    """RGB (H, W, 3) -> its largest face, aligned as ``predict`` aligns it; in the dataset's
-    augment slot, so it runs after decoding and before preprocessing. No face raises
-    ``ImageError`` (a failure on that sample, not of the evaluation), or with ``no_face="whole"``
-    gives the image as it is, as ``predict --no-face whole`` does; a detector crash always raises."""
-    check_no_face(no_face)
-
-    def align(rgb: np.ndarray, generator: torch.Generator) -> np.ndarray:
-        faces, failure = detect_or_reason(detector, rgb)
-        if not failure and not faces and no_face == "whole":
-            return rgb
-        if failure or not faces:
-            raise ImageError("image", failure or NO_FACE)
-        largest = max(faces, key=lambda f: f.width * f.height)
-        return align_face(rgb, largest)
-
-    return align
 
 
 def present_classes(dataset: EmotionDataset) -> EmotionDataset:

@@ -9,6 +9,7 @@ Detector backends are imported lazily, so ``import motivnet`` works without them
 """
 from .align import AFFECTNET_MARGIN, align_face, alignment_matrix
 from .base import LANDMARK_NAMES, NO_FACE_CHOICES, Face, FaceDetector, MissingBackendError, check_no_face, detect_or_reason
+from .main_face import main_face_aligner
 from .registry import DEFAULT_DETECTOR, available_detectors, get_detector, register_detector
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "check_no_face",
     "detect_or_reason",
     "get_detector",
+    "main_face_aligner",
     "register_detector",
 ]

@@ -57,6 +57,10 @@ class DataConfig:
     manifest: str | None = None  # reuse a saved split (split.json) instead of sampling
     skip_bad: bool = False
     augment: Any = True  # False, True (defaults) or AugmentConfig fields
+    # Train on the view predict feeds the model: every train/val/test image is cut to its largest
+    # face, detected and aligned (motivnet.faces.align) before augmentation. False, True (the default
+    # detector) or a detector name; an image without a face is used as it is (no_face "whole").
+    align: Any = False
     # Mixed-source data: a regex searched in each file's id; its first group (or the whole match)
     # names the file's source, "other" when it does not match (affectnet96: "^[^/]+/(ffhq)_").
     source_pattern: str | None = None
@@ -150,6 +154,11 @@ class TrainConfig:
                              "model, init_encoder only the encoder into the model this config describes")
         if self.data.train is None:
             raise ValueError("data.train is required (a dataset path or spec)")
+        if self.data.align and (self.optim.encoder_cache or (self.optim.encoder_cache is None and self.optim.freeze_encoder)):
+            raise ValueError("data.align is not supported with the encoder feature cache (it caches un-aligned images): "
+                             "set optim.encoder_cache: false")
+        if not isinstance(self.data.align, (bool, str)):
+            raise ValueError(f"data.align must be false, true or a face detector name, not {self.data.align!r}")
         return self
 
 

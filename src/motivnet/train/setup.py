@@ -9,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from ..data import EmotionDataset, Split, build_augment, build_dataset, load_manifest, save_manifest, select
+from ..data import Augment, EmotionDataset, Split, build_augment, build_dataset, load_manifest, save_manifest, select
 from ..labels import LabelSet, label_set
 from ..models import MLDecoderConfig, MotivNet, MotivNetConfig, SapiensConfig, resize_pos_embed, sapiens_config
 from ..preprocess import Preprocessor
@@ -132,6 +132,13 @@ def build_data(config: TrainConfig, model: MotivNet, run_dir: Path, resume_split
         val = open_(dc.val, "val")
     test = open_(dc.test, "test") if dc.test is not None else None
     augment = build_augment(dc.augment)
+    aligner = build_aligner(dc.align)
+    if aligner is not None:
+        notes.append(f"align: every image cut to its largest face, detected ({dc.align if isinstance(dc.align, str) else 'default detector'}) "
+                     "and aligned as predict does; an image without a face is used whole")
+        augment = then(aligner, augment)
+        val = val.with_transform(augment=aligner)
+        test = test.with_transform(augment=aligner) if test is not None else None
     # The train set sees whole images under its random crops; crop_pct is evaluation's.
     train = train.with_transform(preprocessor=replace(pre, crop_pct=1.0), augment=augment, seed=config.seed)
     notes.append(f"selected: train {len(train)}, val {len(val)}" + (f", test {len(test)}" if test else "")
@@ -145,6 +152,24 @@ def build_data(config: TrainConfig, model: MotivNet, run_dir: Path, resume_split
         if len(set(val_sources)) > 1:
             val_weights = balance_weights(val.targets, val_sources)[0]
     return Data(train, val, test, split, notes, weights, val_weights)
+
+
+def build_aligner(spec: bool | str) -> Augment | None:
+    """``data.align``: None (False), or the caching largest-face aligner of the default detector
+    (True) or of the named one; faceless images pass through whole."""
+    if not spec:
+        return None
+    from ..faces import get_detector, main_face_aligner
+
+    detector = get_detector() if spec is True else get_detector(str(spec))
+    return main_face_aligner(detector, no_face="whole", cache=True)
+
+
+def then(first: Augment, second: Augment | None) -> Augment:
+    """``second(first(rgb))`` with one generator (``first`` alone when ``second`` is None)."""
+    if second is None:
+        return first
+    return lambda rgb, g: second(first(rgb, g), g)
 
 
 def save_split(split: Split, run_dir: Path) -> None:

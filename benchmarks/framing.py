@@ -8,6 +8,10 @@ image cropped to its centre (a tighter, FER2013-like framing), in one ``motivnet
     python benchmarks/framing.py --weights src/motivnet/weights/default \
         --manifest experiments/default-model/split.json --split val DATA/affectnet96/train \
         --pads "" --crops 0.75,0.6
+    # the same split as predict sees it: each face detected and aligned (stage 22's rule)
+    python benchmarks/framing.py --weights src/motivnet/weights/default \
+        --manifest experiments/default-model/split.json --split val DATA/affectnet96/train \
+        --pads "" --detect --no-face whole
 
 Each pad p adds p x the side to every side (0.15: a 48 px crop becomes 62 px), the same operation
 as the ``zoom_out`` augmentation (``motivnet.data.augment.zoom_out`` with factor 1 + 2p). Each crop
@@ -16,7 +20,8 @@ shift). Each grey side n makes the image greyscale and n x n (FER2013's look: ``
 48``); each crop:side pair does both, crop first (``--crop-grey 0.6:48``). Framed copies are
 written to a temporary folder (deleted afterwards; the originals are only read), then one
 ``motivnet evaluate`` run scores all of them side by side and prints its table (``--out`` keeps
-its report).
+its report). Flags this script does not know (``--threads``, ``--detect``, ``--no-face``, ``--tta``)
+go to ``motivnet evaluate``.
 """
 from __future__ import annotations
 

@@ -525,3 +525,38 @@ def test_data_align_puts_train_val_and_test_on_the_aligned_largest_face(faces, t
         assert not torch.allclose(ds[0][0], pre.tensor(rgb))
     with pytest.raises(ValueError, match="data.align is not supported with the encoder feature cache"):
         TrainConfig.from_dict(tiny_config(faces, tmp_path / "r2", data__align=True, optim__freeze_encoder=True)).validate()
+
+
+def test_data_align_p_aligns_a_share_of_training_draws_and_every_val_image(faces, tmp_path):
+    from motivnet.faces import Face, FaceDetector, align_face, register_detector
+    from motivnet.faces import registry as registry_mod
+    from motivnet.preprocess import Preprocessor
+    from motivnet.train.setup import build_data
+
+    class CornerDetector(FaceDetector):
+        def _detect(self, image):
+            return [Face((2, 2, 14, 14), 0.9)]
+
+    register_detector("corner-test", CornerDetector)
+    try:
+        cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path / "run", data__align="corner-test",
+                                                data__align_p=0.5)).validate()
+        model = build_model(cfg.model)
+        data = build_data(cfg, model, tmp_path / "run", resume_split=False)
+    finally:
+        registry_mod._REGISTRY.pop("corner-test", None)
+    assert any("align: 0.5 of the training images" in n for n in data.notes)
+    pre = Preprocessor.from_config(model.config)
+    rgb = np.asarray(Image.open(data.train.records[0].source).convert("RGB"))
+    aligned, whole = pre.tensor(align_face(rgb, Face((2, 2, 14, 14), 0.9))), pre.tensor(rgb)
+    views = []
+    for epoch in range(40):  # the draw is per (seed, epoch, index): both views occur, nothing else
+        data.train.set_epoch(epoch)
+        x = data.train[0][0]
+        views.append(bool(torch.allclose(x, aligned)) or (not torch.allclose(x, whole) and None))
+    assert None not in views and 5 < sum(views) < 35
+    val_rgb = np.asarray(Image.open(data.val.records[0].source).convert("RGB"))
+    torch.testing.assert_close(data.val[0][0], pre.tensor(align_face(val_rgb, Face((2, 2, 14, 14), 0.9))))
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match="data.align_p must be in"):
+            TrainConfig.from_dict(tiny_config(faces, tmp_path / "r3", data__align=True, data__align_p=bad)).validate()

@@ -61,6 +61,10 @@ class DataConfig:
     # face, detected and aligned (motivnet.faces.align) before augmentation. False, True (the default
     # detector) or a detector name; an image without a face is used as it is (no_face "whole").
     align: Any = False
+    # With align: the chance that a training image is aligned (else it is used as it is), so the
+    # model learns both the aligned view (predict, evaluate --detect) and the crops as they are
+    # (evaluate); validation and test are always aligned.
+    align_p: float = 1.0
     # Mixed-source data: a regex searched in each file's id; its first group (or the whole match)
     # names the file's source, "other" when it does not match (affectnet96: "^[^/]+/(ffhq)_").
     source_pattern: str | None = None
@@ -157,6 +161,8 @@ class TrainConfig:
         if self.data.align and (self.optim.encoder_cache or (self.optim.encoder_cache is None and self.optim.freeze_encoder)):
             raise ValueError("data.align is not supported with the encoder feature cache (it caches un-aligned images): "
                              "set optim.encoder_cache: false")
+        if not 0.0 < float(self.data.align_p) <= 1.0:
+            raise ValueError(f"data.align_p must be in (0, 1], not {self.data.align_p!r}")
         if not isinstance(self.data.align, (bool, str)):
             raise ValueError(f"data.align must be false, true or a face detector name, not {self.data.align!r}")
         return self

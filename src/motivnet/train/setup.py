@@ -134,9 +134,10 @@ def build_data(config: TrainConfig, model: MotivNet, run_dir: Path, resume_split
     augment = build_augment(dc.augment)
     aligner = build_aligner(dc.align)
     if aligner is not None:
-        notes.append(f"align: every image cut to its largest face, detected ({dc.align if isinstance(dc.align, str) else 'default detector'}) "
+        share = "every image" if dc.align_p >= 1.0 else f"{dc.align_p:g} of the training images (drawn per image and epoch) and every val/test image"
+        notes.append(f"align: {share} cut to its largest face, detected ({dc.align if isinstance(dc.align, str) else 'default detector'}) "
                      "and aligned as predict does; an image without a face is used whole")
-        augment = then(aligner, augment)
+        augment = then(sometimes(aligner, dc.align_p), augment)
         val = val.with_transform(augment=aligner)
         test = test.with_transform(augment=aligner) if test is not None else None
     # The train set sees whole images under its random crops; crop_pct is evaluation's.
@@ -163,6 +164,14 @@ def build_aligner(spec: bool | str) -> Augment | None:
 
     detector = get_detector() if spec is True else get_detector(str(spec))
     return main_face_aligner(detector, no_face="whole", cache=True)
+
+
+def sometimes(step: Augment, p: float) -> Augment:
+    """``step`` with probability ``p`` (drawn from the sample's generator), else the image as it is;
+    ``step`` itself when ``p >= 1``, so no draw shifts the augmentation that follows."""
+    if p >= 1.0:
+        return step
+    return lambda rgb, g: step(rgb, g) if float(torch.rand((), generator=g)) < p else rgb
 
 
 def then(first: Augment, second: Augment | None) -> Augment:

@@ -60,6 +60,8 @@ class DataConfig:
     # Train on the view predict feeds the model: every train/val/test image is cut to its largest
     # face, detected and aligned (motivnet.faces.align) before augmentation. False, True (the default
     # detector) or a detector name; an image without a face is used as it is (no_face "whole").
+    # Faces are cached by pixels in the process that aligns: with num_workers > 0 the workers are new
+    # each epoch, so detection repeats every epoch.
     align: Any = False
     # With align: the chance that a training image is aligned (else it is used as it is), so the
     # model learns both the aligned view (predict, evaluate --detect) and the crops as they are
@@ -161,7 +163,7 @@ class TrainConfig:
         if self.data.align and (self.optim.encoder_cache or (self.optim.encoder_cache is None and self.optim.freeze_encoder)):
             raise ValueError("data.align is not supported with the encoder feature cache (it caches un-aligned images): "
                              "set optim.encoder_cache: false")
-        if not 0.0 < float(self.data.align_p) <= 1.0:
+        if not 0.0 < float(self.data.align_p) <= 1.0:  # from_dict has checked it is a number
             raise ValueError(f"data.align_p must be in (0, 1], not {self.data.align_p!r}")
         if not isinstance(self.data.align, (bool, str)):
             raise ValueError(f"data.align must be false, true or a face detector name, not {self.data.align!r}")

@@ -16,6 +16,7 @@ import yaml
 from PIL import Image
 from safetensors.torch import load_file
 
+from motivnet.faces import Face
 from motivnet.models import MotivNet
 from motivnet.train import TrainConfig, load_config, train
 from motivnet.train.config import bundled_config_path
@@ -498,29 +499,44 @@ def test_mixup_cutmix_run_trains_resumes_exactly_and_refuses_a_feature_cache(fac
         train(TrainConfig.from_dict(tiny_config(faces, tmp_path / "x", optim__freeze_encoder=True, mix=mix)))
 
 
-def test_data_align_puts_train_val_and_test_on_the_aligned_largest_face(faces, tmp_path):
-    from motivnet.faces import Face, FaceDetector, align_face, register_detector
+CORNER_FACE = Face((2, 2, 14, 14), 0.9)  # the top-left of every 24x24 test image
+
+
+def _corner_aligned_data(faces, run_dir, **overrides):
+    """build_data with data.align on a detector that finds one face, CORNER_FACE, in every image."""
+    from motivnet.faces import FaceDetector, register_detector
     from motivnet.faces import registry as registry_mod
-    from motivnet.preprocess import Preprocessor
     from motivnet.train.setup import build_data
 
     class CornerDetector(FaceDetector):
         def _detect(self, image):
-            return [Face((2, 2, 14, 14), 0.9)]  # the top-left of every 24x24 image
+            return [CORNER_FACE]
 
     register_detector("corner-test", CornerDetector)
     try:
-        cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path / "run", data__align="corner-test",
-                                                data__test={"path": str(faces)})).validate()
+        cfg = TrainConfig.from_dict(tiny_config(faces, run_dir, data__align="corner-test", **overrides)).validate()
         model = build_model(cfg.model)
-        data = build_data(cfg, model, tmp_path / "run", resume_split=False)
+        return model, build_data(cfg, model, run_dir, resume_split=False)
     finally:
         registry_mod._REGISTRY.pop("corner-test", None)
+
+
+def _corner_aligned(pre, source):
+    """The preprocessed tensor of ``source``'s CORNER_FACE, aligned."""
+    from motivnet.faces import align_face
+
+    return pre.tensor(align_face(np.asarray(Image.open(source).convert("RGB")), CORNER_FACE))
+
+
+def test_data_align_puts_train_val_and_test_on_the_aligned_largest_face(faces, tmp_path):
+    from motivnet.preprocess import Preprocessor
+
+    model, data = _corner_aligned_data(faces, tmp_path / "run", data__test={"path": str(faces)})
     assert any("align:" in n for n in data.notes)
     pre = Preprocessor.from_config(model.config)
     for ds in (data.train, data.val, data.test):  # augment is off: each item is the aligned crop
         rgb = np.asarray(Image.open(ds.records[0].source).convert("RGB"))
-        want = pre.tensor(align_face(rgb, Face((2, 2, 14, 14), 0.9)))
+        want = _corner_aligned(pre, ds.records[0].source)
         torch.testing.assert_close(ds[0][0], want)
         assert not torch.allclose(ds[0][0], pre.tensor(rgb))
     with pytest.raises(ValueError, match="data.align is not supported with the encoder feature cache"):
@@ -528,35 +544,20 @@ def test_data_align_puts_train_val_and_test_on_the_aligned_largest_face(faces, t
 
 
 def test_data_align_p_aligns_a_share_of_training_draws_and_every_val_image(faces, tmp_path):
-    from motivnet.faces import Face, FaceDetector, align_face, register_detector
-    from motivnet.faces import registry as registry_mod
     from motivnet.preprocess import Preprocessor
-    from motivnet.train.setup import build_data
 
-    class CornerDetector(FaceDetector):
-        def _detect(self, image):
-            return [Face((2, 2, 14, 14), 0.9)]
-
-    register_detector("corner-test", CornerDetector)
-    try:
-        cfg = TrainConfig.from_dict(tiny_config(faces, tmp_path / "run", data__align="corner-test",
-                                                data__align_p=0.5)).validate()
-        model = build_model(cfg.model)
-        data = build_data(cfg, model, tmp_path / "run", resume_split=False)
-    finally:
-        registry_mod._REGISTRY.pop("corner-test", None)
+    model, data = _corner_aligned_data(faces, tmp_path / "run", data__align_p=0.5)
     assert any("align: 0.5 of the training images" in n for n in data.notes)
     pre = Preprocessor.from_config(model.config)
-    rgb = np.asarray(Image.open(data.train.records[0].source).convert("RGB"))
-    aligned, whole = pre.tensor(align_face(rgb, Face((2, 2, 14, 14), 0.9))), pre.tensor(rgb)
+    source = data.train.records[0].source
+    aligned, whole = _corner_aligned(pre, source), pre.tensor(np.asarray(Image.open(source).convert("RGB")))
     views = []
     for epoch in range(40):  # the draw is per (seed, epoch, index): both views occur, nothing else
         data.train.set_epoch(epoch)
         x = data.train[0][0]
-        views.append(bool(torch.allclose(x, aligned)) or (not torch.allclose(x, whole) and None))
-    assert None not in views and 5 < sum(views) < 35
-    val_rgb = np.asarray(Image.open(data.val.records[0].source).convert("RGB"))
-    torch.testing.assert_close(data.val[0][0], pre.tensor(align_face(val_rgb, Face((2, 2, 14, 14), 0.9))))
+        views.append("aligned" if torch.allclose(x, aligned) else "whole" if torch.allclose(x, whole) else "other")
+    assert "other" not in views and 5 < views.count("aligned") < 35
+    torch.testing.assert_close(data.val[0][0], _corner_aligned(pre, data.val.records[0].source))
     for bad in (0, 1.5):
         with pytest.raises(ValueError, match="data.align_p must be in"):
             TrainConfig.from_dict(tiny_config(faces, tmp_path / "r3", data__align=True, data__align_p=bad)).validate()
